@@ -1,0 +1,3 @@
+from disentangle.cli import main
+
+raise SystemExit(main())
