@@ -1,14 +1,22 @@
 """The command line: ``python -m disentangle <command>``.
 
-``env`` prints the profile and device that a run would use here and the environment record that
-results files carry.
+- ``env`` prints the profile and device that a run would use here and the environment record that
+  results files carry;
+- ``materialize`` renders the full dSprites-style grid into the cache (once), measures how long
+  that takes and how much memory, and how fast random batches come from the grid on a device.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
 
 from disentangle import config
 
@@ -20,6 +28,49 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _materialize(args: argparse.Namespace) -> int:
+    from disentangle.data import DSpritesStyle
+
+    device = config.get_device(args.device)
+    grid = DSpritesStyle()
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        grid.materialize(cache_dir=scratch if args.fresh else None, progress=not args.quiet)
+        seconds = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+    grid.to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    grid.batch(args.batch, generator, device)  # warm-up: first kernel launches, allocations
+    times = []
+    for _ in range(args.repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            grid.batch(args.batch, generator, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    rates = sorted(args.batch * args.steps / t for t in times)
+    record = {
+        "what": "materialise the full dSprites-style grid; sample random batches from it",
+        "command": "python -m disentangle " + " ".join(args.argv),
+        "images": len(grid),
+        "rendered_fresh": bool(args.fresh),
+        "materialize_seconds": round(seconds, 2),
+        "peak_memory_gb": round(peak_gb, 3),
+        "packed_mb": round(grid.materialize().bits.numel() / 2**20, 1),
+        "batch": args.batch,
+        "sampling_images_per_second_median": round(rates[len(rates) // 2]),
+        "environment": config.environment(device),
+    }
+    print(json.dumps(record, indent=2))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentangle", description="The book's tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -27,11 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--profile", choices=config.PROFILES, help="override the automatic profile")
     env.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     env.set_defaults(run=_env)
+    grid = commands.add_parser(
+        "materialize", help="render the dSprites-style grid into the cache and time it"
+    )
+    grid.add_argument("--device", help="where to hold the grid for sampling (default: auto)")
+    grid.add_argument("--fresh", action="store_true", help="render anew, ignoring the cache")
+    grid.add_argument("--batch", type=int, default=4096, help="images per sampled batch")
+    grid.add_argument("--steps", type=int, default=50, help="batches per timed repeat")
+    grid.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
+    grid.add_argument("--out", help="also write the record to this JSON file")
+    grid.add_argument("--quiet", action="store_true", help="no progress bar")
+    grid.set_defaults(run=_materialize)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except (ValueError, RuntimeError) as err:

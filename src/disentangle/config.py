@@ -29,6 +29,7 @@ import torch
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 PROFILE_ENV = "DISENTANGLE_PROFILE"
 DEVICE_ENV = "DISENTANGLE_DEVICE"
+CACHE_ENV = "DISENTANGLE_CACHE"
 
 T = TypeVar("T")
 
@@ -120,6 +121,18 @@ def seed_everything(seed: int) -> np.random.Generator:
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
     return np.random.default_rng(seed)
+
+
+def cache_dir() -> Path:
+    """Where generated data (rendered dataset grids) are cached: ``$DISENTANGLE_CACHE`` if set,
+    else ``data/cache`` in the repository this library is installed from (git-ignored), else
+    ``~/.cache/disentangle``."""
+    if os.environ.get(CACHE_ENV, "").strip():
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    repository = Path(__file__).resolve().parents[2]
+    if (repository / "pyproject.toml").exists() and (repository / "data").is_dir():
+        return repository / "data" / "cache"
+    return Path.home() / ".cache" / "disentangle"
 
 
 def _version(package: str) -> str | None:
