@@ -3,7 +3,9 @@
 - ``env`` prints the profile and device that a run would use here and the environment record that
   results files carry;
 - ``materialize`` renders the full dSprites-style grid into the cache (once), measures how long
-  that takes and how much memory, and how fast random batches come from the grid on a device.
+  that takes and how much memory, and how fast random batches come from the grid on a device;
+- ``train distib|vib`` trains a supervised model and writes ``metrics.json``, ``history.json`` and
+  a checkpoint (from which an interrupted run resumes) to ``--out``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,21 @@ def _materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from disentangle import supervised
+
+    profile = config.resolve_profile(args.profile)
+    out = args.out or f"runs/{args.model}_{args.data}_{profile}_seed{args.seed}"
+    metrics = supervised.run(
+        args.model, args.data, label=args.label, profile=profile, seed=args.seed, beta=args.beta,
+        out_dir=out, device=args.device, progress=not args.quiet,
+    )
+    shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
+    print(json.dumps(shown, indent=2))
+    print(f"wrote {Path(out) / 'metrics.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentangle", description="The book's tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -89,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--out", help="also write the record to this JSON file")
     grid.add_argument("--quiet", action="store_true", help="no progress bar")
     grid.set_defaults(run=_materialize)
+    fit = commands.add_parser("train", help="train a model and evaluate it")
+    fit.add_argument("model", choices=["distib", "vib"])
+    fit.add_argument("--data", default="dsprites-style",
+                     help="dsprites-style, styled-digits, digits, mnist or fashion-mnist")
+    fit.add_argument("--label", help="the factor used as the label (default: the natural one)")
+    fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--beta", type=float, help="weight of the compression terms")
+    fit.add_argument("--out", help="output folder (default: runs/MODEL_DATA_PROFILE_seedN)")
+    fit.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_train)
     return parser
 
 
@@ -98,6 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.run(args)
-    except (ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -123,16 +123,21 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def cache_dir() -> Path:
-    """Where generated data (rendered dataset grids) are cached: ``$DISENTANGLE_CACHE`` if set,
-    else ``data/cache`` in the repository this library is installed from (git-ignored), else
-    ``~/.cache/disentangle``."""
-    if os.environ.get(CACHE_ENV, "").strip():
-        return Path(os.environ[CACHE_ENV]).expanduser()
+def data_dir() -> Path:
+    """The ``data/`` folder of the repository this library is installed from (editable
+    installs), else ``~/.cache/disentangle``: where real datasets are placed and caches kept."""
     repository = Path(__file__).resolve().parents[2]
     if (repository / "pyproject.toml").exists() and (repository / "data").is_dir():
-        return repository / "data" / "cache"
+        return repository / "data"
     return Path.home() / ".cache" / "disentangle"
+
+
+def cache_dir() -> Path:
+    """Where generated data (rendered dataset grids) are cached: ``$DISENTANGLE_CACHE`` if set,
+    else ``cache/`` inside :func:`data_dir` (git-ignored in the repository)."""
+    if os.environ.get(CACHE_ENV, "").strip():
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return data_dir() / "cache"
 
 
 def _version(package: str) -> str | None:

@@ -1,0 +1,287 @@
+"""Networks: Gaussian encoders (MLP and convolutional), decoders, the linear classifier on A, and
+the two supervised models of the book, DisTIB and its baseline VIB.
+
+Every model takes images in [0, 1] and maps them to [-1, 1] on entry, the input range of the
+DisenIB robustness protocol, so that an FGSM step of size eps means what it means in the papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU}
+LOG_VAR_RANGE = (-12.0, 8.0)  # keeps exp(log_var) finite in bf16 and fp32 alike
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; valid ones are {', '.join(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]()
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
+    """Linear layers of the given sizes with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if k < len(sizes) - 2:
+            layers.append(_activation(activation))
+    return nn.Sequential(*layers)
+
+
+def conv_trunk(image_shape: Sequence[int], width: int = 32) -> tuple[nn.Sequential, int]:
+    """Stride-2 convolutions from (C, 28, 28) or (C, 64, 64) down to 4 x 4 (3 x 3 for 28),
+    flattened. Returns the trunk and its output size."""
+    channels, height, width_px = image_shape
+    if (height, width_px) not in ((28, 28), (32, 32), (64, 64)):
+        raise ValueError(
+            "Convolutional models take 28 x 28, 32 x 32 or 64 x 64 images; "
+            f"got {height} x {width_px}."
+        )
+    widths = [channels, width, width, 2 * width] + ([2 * width] if height == 64 else [])
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
+    layers.append(nn.Flatten())
+    trunk = nn.Sequential(*layers)
+    with torch.no_grad():
+        size = trunk(torch.zeros(1, *image_shape)).shape[1]
+    return trunk, size
+
+
+class GaussianEncoder(nn.Module):
+    """p(c | x) = N(mu(x), diag exp(log_var(x))), with the mean and the log-variance computed by
+    one shared body and two linear heads, or (``separate=True``, as the DisTIB paper describes)
+    by two separate networks. ``kind`` is ``mlp`` (on flattened pixels) or ``conv`` (stride-2
+    convolutions ``width`` channels wide, then one hidden layer)."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        latent_dim: int,
+        kind: str = "mlp",
+        hidden: int = 1024,
+        depth: int = 2,
+        activation: str = "relu",
+        separate: bool = False,
+        width: int = 32,
+    ):
+        super().__init__()
+        if kind not in ("mlp", "conv"):
+            raise ValueError(f"Unknown encoder kind {kind!r}; use 'mlp' or 'conv'.")
+        self.latent_dim = latent_dim
+
+        def body() -> tuple[nn.Module, int]:
+            if kind == "conv":
+                trunk, size = conv_trunk(image_shape, width)
+                head = nn.Sequential(nn.Linear(size, hidden), _activation(activation))
+                return nn.Sequential(trunk, head), hidden
+            inputs = int(torch.tensor(image_shape).prod())
+            return (
+                nn.Sequential(
+                    nn.Flatten(),
+                    mlp([inputs] + [hidden] * depth, activation),
+                    _activation(activation),
+                ),
+                hidden,
+            )
+
+        self.body, size = body()
+        self.mean = nn.Linear(size, latent_dim)
+        if separate:
+            self.var_body, _ = body()
+        else:
+            self.var_body = None
+        self.log_var = nn.Linear(size, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance, each (n, latent_dim); the log-variance is clamped to a range
+        where its exponential stays finite."""
+        h = self.body(x)
+        h_var = h if self.var_body is None else self.var_body(x)
+        return self.mean(h), self.log_var(h_var).clamp(*LOG_VAR_RANGE)
+
+
+class Decoder(nn.Module):
+    """q(x | c): maps a code (n, latent_dim) to per-pixel logits (Bernoulli likelihood) or means
+    (unit-variance Gaussian likelihood) of shape (n, C, H, W)."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        image_shape: Sequence[int],
+        kind: str = "mlp",
+        hidden: int = 1024,
+        depth: int = 2,
+        activation: str = "relu",
+    ):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        channels, height, _ = image_shape
+        if kind == "mlp":
+            outputs = int(torch.tensor(image_shape).prod())
+            self.net = mlp([latent_dim] + [hidden] * depth + [outputs], activation)
+        elif kind == "conv":
+            start = 4 if height in (32, 64) else 7
+            steps = {28: 2, 32: 3, 64: 4}[height]
+            widths = [64] * (steps - 1) + [32]
+            layers: list[nn.Module] = [
+                nn.Linear(latent_dim, hidden),
+                _activation(activation),
+                nn.Linear(hidden, 64 * start * start),
+                _activation(activation),
+                nn.Unflatten(1, (64, start, start)),
+            ]
+            previous = 64
+            for k, w in enumerate(widths):
+                layers.append(nn.ConvTranspose2d(previous, w, 4, stride=2, padding=1))
+                if k < len(widths) - 1:
+                    layers.append(nn.ReLU())
+                previous = w
+            layers += [nn.ReLU(), nn.Conv2d(previous, channels, 3, padding=1)]
+            self.net = nn.Sequential(*layers)
+        else:
+            raise ValueError(f"Unknown decoder kind {kind!r}; use 'mlp' or 'conv'.")
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.net(code).reshape(-1, *self.image_shape)
+
+
+def reparameterize(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """A sample c = mu + sigma * eps, eps ~ N(0, I): differentiable in mu and sigma."""
+    return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] to the [-1, 1] range the networks see."""
+    return 2.0 * x - 1.0
+
+
+class DisTIB(nn.Module):
+    """The transmitted-information bottleneck: a label code A and a style code Z, each from its own
+    Gaussian encoder, a decoder q(x | a, z) and a linear classifier q(y | a) = softmax(W a + b).
+
+    ``encoder`` and ``decoder`` are ``mlp`` or ``conv`` each (convolutions see shapes far sooner
+    than an MLP does; an MLP decoder is cheap). ``forward`` returns every tensor the bound needs;
+    ``encode`` gives the means used for evaluation; ``swap`` decodes the A of one batch with the Z
+    of another.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_classes: int,
+        dim_a: int = 8,
+        dim_z: int = 8,
+        encoder: str = "mlp",
+        decoder: str = "mlp",
+        hidden: int = 512,
+        depth: int = 2,
+        activation: str = "relu",
+        separate: bool = False,
+        likelihood: str = "bernoulli",
+        width: int = 32,
+    ):
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"Unknown likelihood {likelihood!r}; use 'bernoulli' or 'gaussian'.")
+        self.image_shape = tuple(image_shape)
+        self.num_classes, self.likelihood = num_classes, likelihood
+        options = dict(hidden=hidden, depth=depth, activation=activation)
+        coding = dict(kind=encoder, separate=separate, width=width, **options)
+        self.encoder_a = GaussianEncoder(image_shape, dim_a, **coding)
+        self.encoder_z = GaussianEncoder(image_shape, dim_z, **coding)
+        self.decoder = Decoder(dim_a + dim_z, image_shape, kind=decoder, **options)
+        self.classifier = nn.Linear(dim_a, num_classes)
+
+    def posteriors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Means and log-variances of p(a | x) and p(z | x)."""
+        signed = to_signed(x)
+        mean_a, log_var_a = self.encoder_a(signed)
+        mean_z, log_var_z = self.encoder_z(signed)
+        return {"mean_a": mean_a, "log_var_a": log_var_a, "mean_z": mean_z, "log_var_z": log_var_z}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.posteriors(x)
+        a = reparameterize(out["mean_a"], out["log_var_a"])
+        z = reparameterize(out["mean_z"], out["log_var_z"])
+        return {
+            **out,
+            "logits": self.classifier(a),
+            "reconstruction": self.decoder(torch.cat([a, z], 1)),
+        }
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means of A and Z, the codes the book evaluates."""
+        signed = to_signed(x)
+        return self.encoder_a(signed)[0], self.encoder_z(signed)[0]
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits from the mean of A."""
+        return self.classifier(self.encode(x)[0])
+
+    def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from codes A and Z."""
+        out = self.decoder(torch.cat([a, z], 1))
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0, 1)
+
+    def swap(self, x_a: torch.Tensor, x_z: torch.Tensor) -> torch.Tensor:
+        """Images (len(x_a), len(x_z), C, H, W): entry [i, j] is decoded from the A of x_a[i]
+        and the Z of x_z[j]. The label should follow the rows and the style the columns."""
+        a, _ = self.encode(x_a)
+        _, z = self.encode(x_z)
+        rows, cols = len(a), len(z)
+        pairs_a = a[:, None].expand(rows, cols, -1).reshape(rows * cols, -1)
+        pairs_z = z[None].expand(rows, cols, -1).reshape(rows * cols, -1)
+        return self.decode(pairs_a, pairs_z).reshape(rows, cols, *self.image_shape)
+
+
+class VIB(nn.Module):
+    """The deep variational information bottleneck (Alemi et al. 2017): one Gaussian code Z and a
+    classifier q(y | z); no decoder. The baseline DisTIB is compared against."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_classes: int,
+        dim_z: int = 8,
+        encoder: str = "mlp",
+        hidden: int = 512,
+        depth: int = 2,
+        activation: str = "relu",
+        separate: bool = False,
+        width: int = 32,
+    ):
+        super().__init__()
+        self.image_shape, self.num_classes = tuple(image_shape), num_classes
+        self.encoder = GaussianEncoder(
+            image_shape,
+            dim_z,
+            kind=encoder,
+            hidden=hidden,
+            depth=depth,
+            activation=activation,
+            separate=separate,
+            width=width,
+        )
+        self.classifier = nn.Linear(dim_z, num_classes)
+
+    def posteriors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean and log-variance of p(z | x)."""
+        mean_z, log_var_z = self.encoder(to_signed(x))
+        return {"mean_z": mean_z, "log_var_z": log_var_z}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.posteriors(x)
+        return {**out, "logits": self.classifier(reparameterize(out["mean_z"], out["log_var_z"]))}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of Z."""
+        return self.encoder(to_signed(x))[0]
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits from the mean of Z."""
+        return self.classifier(self.encode(x))

@@ -1,0 +1,377 @@
+"""Supervised disentanglement runs, from data to ``metrics.json``: the experiments of the DisTIB
+chapters and of ``python -m disentangle train distib|vib``.
+
+A run loads labelled data (with its nuisance factors where the data has them) onto the device,
+trains DisTIB or VIB with the book's training loop, and evaluates what the codes hold: the accuracy
+from A, linear probes for the label and for every nuisance factor from each code, information
+estimates, and FGSM robustness.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from disentangle import config, data, estimators, objectives, robustness, train
+from disentangle.models import VIB, DisTIB
+
+DATASETS = ("dsprites-style", "styled-digits", "digits", "mnist", "fashion-mnist")
+MODELS = ("distib", "vib")
+NATURAL_LABEL = {"dsprites-style": "shape", "styled-digits": "digit"}
+
+
+@dataclass
+class Rows:
+    """Rows ``index`` of an indexable source (a tensor, or packed images on the device)."""
+
+    source: object
+    index: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def device(self) -> torch.device:
+        return self.index.device
+
+    def __getitem__(self, i: torch.Tensor) -> torch.Tensor:
+        return self.source[self.index[i]]
+
+
+@dataclass
+class LabelledData:
+    """Train and test images (on the device), labels, and the nuisance factors of the test images
+    (name -> int array) when the data has them."""
+
+    name: str
+    label: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    x_train: torch.Tensor | Rows
+    y_train: torch.Tensor
+    x_test: torch.Tensor | Rows
+    y_test: torch.Tensor
+    nuisance_test: dict[str, np.ndarray] = field(default_factory=dict)
+    nuisance_sizes: dict[str, int] = field(default_factory=dict)
+
+    def test_images(self, start: int, stop: int) -> torch.Tensor:
+        return self.x_test[
+            torch.arange(start, min(stop, len(self.y_test)), device=self.y_test.device)
+        ]
+
+
+SIZES = {  # (train images, test images) per profile
+    "smoke": (2_000, 500),
+    "cpu": (40_000, 4_000),
+    "gpu": (None, 20_000),  # None: every image of the grid that is not held out
+}
+
+
+def load_labelled(
+    name: str, label: str | None, profile: str, seed: int, device: torch.device
+) -> LabelledData:
+    """The labelled data set ``name`` for the profile: dSprites-style (label shape by default;
+    reduced grid in the smoke and cpu profiles, the full grid resident on the device in the gpu
+    profile), styled digits (label digit), scikit-learn's digits, MNIST or Fashion-MNIST files."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
+    n_train, n_test = SIZES[config.resolve_profile(profile)]
+    rng = np.random.default_rng(seed)
+    if name in ("digits", "mnist", "fashion-mnist"):
+        if label not in (None, "label", "digit"):
+            raise ValueError(f"{name} has one label and no other factors; got label={label!r}.")
+        arrays = (
+            data.load_digits(seed=seed)
+            if name == "digits"
+            else data.load_mnist(name.replace("-", "_"), root=config.data_dir())
+        )
+        if n_train is not None and name != "digits":
+            keep = torch.from_numpy(rng.permutation(len(arrays["y_train"]))[:n_train])
+            arrays["x_train"], arrays["y_train"] = arrays["x_train"][keep], arrays["y_train"][keep]
+        on = {k: v.to(device) for k, v in arrays.items()}
+        return LabelledData(
+            name,
+            "label",
+            tuple(on["x_train"].shape[1:]),
+            int(on["y_train"].max()) + 1,
+            on["x_train"],
+            on["y_train"],
+            on["x_test"],
+            on["y_test"],
+        )
+
+    label = label or NATURAL_LABEL[name]
+    if name == "dsprites-style":
+        subset = config.by_profile(
+            profile,
+            smoke={
+                "orientation": range(0, 40, 8),
+                "posX": range(0, 32, 4),
+                "posY": range(0, 32, 4),
+            },
+            cpu={"orientation": range(0, 40, 2), "posX": range(0, 32, 2), "posY": range(0, 32, 2)},
+            gpu={},
+        )
+        grid = data.DSpritesStyle(subset=subset)
+    else:
+        grid = data.StyledDigits()
+    k = grid.factor_index(label)
+    if grid.factor_sizes[k] < 2:
+        raise ValueError(f"Factor {label!r} has a single class and cannot be a label.")
+    if isinstance(grid, data.DSpritesStyle):
+        store = grid.materialize(progress=False).to(device)
+        order = torch.from_numpy(rng.permutation(len(grid))).to(device)
+        test_index, rest = order[:n_test], order[n_test:]
+        train_index = rest if n_train is None else rest[:n_train]
+        factors = torch.from_numpy(grid.factors(np.arange(len(grid)))).to(device)
+        x_train, x_test = Rows(store, train_index), Rows(store, test_index)
+        y_train, y_test = factors[train_index, k], factors[test_index, k]
+        test_factors = factors[test_index].cpu().numpy()
+    else:
+        train_factors = grid.sample_factors(n_train or 200_000, rng)
+        test_factors = grid.sample_factors(n_test, rng)
+        x_train, x_test = (
+            grid.images(train_factors).to(device),
+            grid.images(test_factors).to(device),
+        )
+        y_train = torch.from_numpy(train_factors[:, k]).to(device)
+        y_test = torch.from_numpy(test_factors[:, k]).to(device)
+    nuisance = {
+        n: test_factors[:, j]
+        for j, n in enumerate(grid.factor_names)
+        if j != k and grid.factor_sizes[j] > 1
+    }
+    return LabelledData(
+        name,
+        label,
+        grid.image_shape,
+        grid.factor_sizes[k],
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        nuisance,
+        {n: grid.factor_sizes[grid.factor_index(n)] for n in nuisance},
+    )
+
+
+@dataclass
+class RunConfig:
+    """What a run is: the model, its objective weights, its networks and how long it trains. The
+    defaults are the book's choices (the papers leave them open); ``for_profile`` sizes a run."""
+
+    model: str = "distib"
+    beta: float = 1e-2
+    reconstruction_weight: float = 1.0
+    dim_a: int = 8
+    dim_z: int = 8
+    encoder: str = "conv"
+    decoder: str = "mlp"
+    width: int = 16
+    hidden: int = 256
+    likelihood: str = "bernoulli"
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides) -> RunConfig:
+        """The profile's size (steps, batch, networks), with any field overridden by name."""
+        sized = config.by_profile(
+            profile,
+            smoke={"steps": 150, "batch_size": 64, "encoder": "mlp", "hidden": 128},
+            cpu={"steps": 2000, "batch_size": 128},
+            gpu={"steps": 6000, "batch_size": 1024, "width": 32, "hidden": 512, "decoder": "conv"},
+        )
+        unknown = set(overrides) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"Unknown run settings {sorted(unknown)}; valid ones are "
+                f"{', '.join(cls.__dataclass_fields__)}."
+            )
+        return cls(**{**sized, **overrides})
+
+
+def build_model(run: RunConfig, labelled: LabelledData) -> DisTIB | VIB:
+    """DisTIB or VIB sized for the data (MLPs for images too small to convolve)."""
+    if run.model not in MODELS:
+        raise ValueError(f"Unknown model {run.model!r}; valid models are {', '.join(MODELS)}.")
+    convolvable = labelled.image_shape[1] in (28, 32, 64)
+    encoder = run.encoder if convolvable else "mlp"
+    networks = dict(encoder=encoder, hidden=run.hidden, width=run.width)
+    if run.model == "distib":
+        return DisTIB(
+            labelled.image_shape,
+            labelled.num_classes,
+            dim_a=run.dim_a,
+            dim_z=run.dim_z,
+            decoder=run.decoder if convolvable else "mlp",
+            likelihood=run.likelihood,
+            **networks,
+        )
+    return VIB(labelled.image_shape, labelled.num_classes, dim_z=run.dim_a, **networks)
+
+
+def loss_for(run: RunConfig, model: DisTIB | VIB):
+    """The loss function ``(model, batch) -> terms`` of the run's model."""
+    if run.model == "distib":
+        return lambda m, batch: objectives.distib_loss(
+            m(batch[0]), batch[0], batch[1], run.beta, model.likelihood, run.reconstruction_weight
+        )
+    return lambda m, batch: objectives.vib_loss(m(batch[0]), batch[1], run.beta)
+
+
+def fit_model(
+    run: RunConfig,
+    labelled: LabelledData,
+    device: torch.device,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[DisTIB | VIB, train.History]:
+    """Train the run's model on ``labelled`` with the book's loop; resumes from ``out_dir``."""
+    config.seed_everything(run.seed)
+    model = build_model(run, labelled).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=train.scaled_lr(run.lr, run.batch_size, 128)
+    )
+    batches = train.TensorBatches(
+        labelled.x_train, labelled.y_train, batch_size=run.batch_size, seed=run.seed
+    )
+    step = train.gradient_step(model, loss_for(run, model), optimizer, device)
+    history = train.fit(
+        step,
+        batches,
+        run.steps,
+        state={"model": model, "optimizer": optimizer},
+        generators={"batches": batches.generator},
+        out_dir=out_dir,
+        checkpoint_every=max(run.steps // 4, 1) if out_dir else None,
+        log_every=max(min(50, run.steps // 10), 1),
+        progress=progress,
+        description=f"{run.model} on {labelled.name}",
+    )
+    return model, history
+
+
+@torch.no_grad()
+def encode_test(model: DisTIB | VIB, labelled: LabelledData, chunk: int = 2048) -> dict:
+    """Posterior means and log-variances of the test set, and the logits from the label code's
+    mean, as numpy arrays. VIB's one code plays the role of A: it is the code the label is read
+    from, so its arrays are named ``mean_a`` and ``log_var_a`` here."""
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(labelled.y_test), chunk):
+        out = model.posteriors(labelled.test_images(start, start + chunk))
+        if isinstance(model, VIB):
+            out = {"mean_a": out["mean_z"], "log_var_a": out["log_var_z"]}
+        out["logits"] = model.classifier(out["mean_a"])
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value.float().cpu().numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def probe(codes: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
+    """Test accuracy of a linear probe (logistic regression on standardised codes) that predicts
+    ``target`` from ``codes``; trained on the first half of the rows, tested on the second."""
+    half = len(codes) // 2
+    scaler = StandardScaler().fit(codes[:half])
+    model = LogisticRegression(max_iter=2000, random_state=seed)
+    model.fit(scaler.transform(codes[:half]), target[:half])
+    return float(model.score(scaler.transform(codes[half:]), target[half:]))
+
+
+def evaluate_model(
+    model: DisTIB | VIB, labelled: LabelledData, seed: int = 0, fgsm_points: int = 2000
+) -> dict:
+    """What the codes hold, for ``metrics.json``: accuracy from A (VIB's one code counts as A),
+    probes for the label and every nuisance factor from each code, information estimates in nats
+    (I(X;A) and I(X;Z) by Monte Carlo over the test posteriors, I(A;Y) from the classifier, I(A;Z)
+    by KSG on the means), and FGSM accuracies."""
+    coded = encode_test(model, labelled)
+    labels = labelled.y_test.cpu().numpy()
+    is_distib = isinstance(model, DisTIB)
+    codes = {"a": coded["mean_a"], "z": coded["mean_z"]} if is_distib else {"a": coded["mean_a"]}
+    result: dict = {
+        "accuracy_a": float((coded["logits"].argmax(1) == labels).mean()),
+        "chance": float(np.bincount(labels).max() / len(labels)),
+    }
+    for name, code in codes.items():
+        result[f"probe_label_from_{name}"] = probe(code, labels, seed)
+    for name, code in codes.items():
+        result[f"probe_nuisance_from_{name}"] = {
+            factor: probe(code, values, seed) for factor, values in labelled.nuisance_test.items()
+        }
+    result["nuisance_chance"] = {
+        factor: float(np.bincount(values).max() / len(values))
+        for factor, values in labelled.nuisance_test.items()
+    }
+    result["mi_x_a"] = estimators.gaussian_encoder_mi(
+        coded["mean_a"], coded["log_var_a"], seed=seed
+    )
+    result["mi_a_y"] = estimators.classifier_mi_lower_bound(coded["logits"], labels)
+    if is_distib:
+        result["mi_x_z"] = estimators.gaussian_encoder_mi(
+            coded["mean_z"], coded["log_var_z"], seed=seed
+        )
+        result["mi_a_z"] = estimators.ksg_mutual_information(
+            coded["mean_a"], coded["mean_z"], seed=seed
+        )
+    attacked = labelled.test_images(0, fgsm_points)
+    result["fgsm"] = {
+        str(eps): acc
+        for eps, acc in robustness.fgsm_accuracy(
+            model.classify, attacked, labelled.y_test[: len(attacked)]
+        ).items()
+    }
+    return result
+
+
+def run(
+    model_name: str,
+    dataset: str,
+    label: str | None = None,
+    profile: str | None = None,
+    seed: int = 0,
+    beta: float | None = None,
+    out_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    **overrides,
+) -> dict:
+    """One complete run: load, train (resuming from ``out_dir``), evaluate; writes
+    ``metrics.json`` and ``history.json`` to ``out_dir`` and returns the metrics."""
+    profile = config.resolve_profile(profile)
+    dev = config.get_device(device)
+    started = time.perf_counter()
+    labelled = load_labelled(dataset, label, profile, seed, dev)
+    settings = {"model": model_name, "seed": seed, **overrides}
+    if beta is not None:
+        settings["beta"] = beta
+    run_config = RunConfig.for_profile(profile, **settings)
+    model, history = fit_model(run_config, labelled, dev, out_dir, progress)
+    metrics = {
+        "model": model_name,
+        "data": dataset,
+        "label": labelled.label,
+        "profile": profile,
+        "seed": seed,
+        "config": run_config.__dict__,
+        **evaluate_model(model, labelled, seed),
+        "train_seconds": history.seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "environment": config.environment(dev),
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
+    return metrics

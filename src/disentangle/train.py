@@ -1,0 +1,300 @@
+"""The book's one training loop, for every model: seeded batches, a progress bar, a history of every
+loss term, checkpoints that resume, evaluation hooks, and a clear error when a loss stops being
+finite.
+
+The loop never waits for the device inside a step: the terms are summed on the device and read
+once every ``log_every`` steps, and a non-finite loss is caught by flags that also stay on the
+device until then. On a GPU the steps run under bf16 autocast with the data already resident there.
+
+A model plugs in through a *step function*: ``step(batch) -> dict of scalar tensors`` that does its
+own update(s). :func:`gradient_step` builds the usual one for a single loss; a GAN passes a step
+that alternates its players.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Batch = tuple[torch.Tensor, ...]
+StepFn = Callable[[Batch], dict[str, torch.Tensor]]
+CHECKPOINT = "checkpoint.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """Every logged value: ``steps[i]`` is the step at which ``terms[name][i]`` (the mean of that
+    term over the preceding ``log_every`` steps) was read; ``evaluations`` holds the hook's dicts,
+    each with its ``step``."""
+
+    steps: list[int] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    evaluations: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def last(self, name: str) -> float:
+        return self.terms[name][-1]
+
+    def as_dict(self) -> dict:
+        return {
+            "steps": self.steps,
+            "terms": self.terms,
+            "evaluations": self.evaluations,
+            "seconds": self.seconds,
+        }
+
+
+def autocast(
+    device: torch.device, enabled: bool | None = None
+) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (``enabled=None`` means: on CUDA only); a no-op elsewhere."""
+    use = device.type == "cuda" if enabled is None else enabled
+    if not use:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def gradient_step(
+    model: nn.Module,
+    loss: Callable[[nn.Module, Batch], dict[str, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    amp: bool | None = None,
+    max_grad_norm: float | None = None,
+) -> StepFn:
+    """The step for a model with one loss: forward under autocast, backward on ``total``, an
+    optional gradient-norm clip, an optimizer step. Returns the detached terms."""
+
+    def step(batch: Batch) -> dict[str, torch.Tensor]:
+        model.train()
+        with autocast(device, amp):
+            terms = loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        return {name: value.detach().float() for name, value in terms.items()}
+
+    return step
+
+
+def compile_or_fallback(module: nn.Module, example: torch.Tensor) -> nn.Module:
+    """``torch.compile(module)`` if a forward and backward pass through it work on ``example``;
+    otherwise the module itself, with a warning that says why. Compilation fails on some
+    platforms and shapes, and a chapter must never fail because of it."""
+    try:
+        compiled = torch.compile(module)
+        out = compiled(example)
+        first = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
+        first.float().sum().backward()
+        module.zero_grad(set_to_none=True)
+        return compiled
+    except Exception as err:  # any compiler failure means: run eagerly
+        warnings.warn(f"torch.compile failed, training eagerly instead: {err!s:.200}", stacklevel=2)
+        module.zero_grad(set_to_none=True)
+        return module
+
+
+def _save(path: Path, payload: dict) -> None:
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def fit(
+    step: StepFn,
+    next_batch: Callable[[], Batch],
+    steps: int,
+    *,
+    state: Mapping[str, nn.Module | torch.optim.Optimizer] | None = None,
+    generators: Mapping[str, torch.Generator] | None = None,
+    out_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    log_every: int = 50,
+    evaluate: Callable[[int], dict] | None = None,
+    evaluate_every: int | None = None,
+    progress: bool = True,
+    description: str = "training",
+) -> History:
+    """Run ``step(next_batch())`` for ``steps`` steps and return the :class:`History`.
+
+    ``state`` names the modules and optimizers a checkpoint holds and ``generators`` the random
+    generators the batches come from, so that a resumed run continues exactly where it stopped.
+    With ``out_dir``, a checkpoint is written there every ``checkpoint_every`` steps, at the end,
+    and when the run is interrupted (Ctrl-C); with ``resume`` a run starts from the checkpoint it
+    finds there. A NaN or infinite term raises :class:`NonFiniteLossError` naming the step and the
+    term, before any checkpoint is overwritten.
+    """
+    if steps < 0 or log_every < 1:
+        raise ValueError(f"steps must be >= 0 and log_every >= 1; got {steps} and {log_every}.")
+    state, generators = dict(state or {}), dict(generators or {})
+    path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    history, start = History(), 0
+    if path is not None and resume and path.exists():
+        start, history = _restore(path, state, generators)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    names: list[str] | None = None
+    sums = bad_step = bad_terms = None
+    count = 0
+    began = time.perf_counter() - history.seconds
+
+    def check() -> None:
+        if bad_step is not None and int(bad_step) >= 0:
+            blown = [n for n, b in zip(names, bad_terms.tolist()) if b]
+            where = f"; the last good checkpoint is {path}" if path and path.exists() else ""
+            raise NonFiniteLossError(
+                f"Non-finite loss at step {int(bad_step)}: term(s) {', '.join(blown)} became NaN "
+                f"or infinite{where}. Lower the learning rate or beta, or check the data."
+            )
+
+    def checkpoint(at: int) -> None:
+        if path is None:
+            return
+        check()
+        history.seconds = time.perf_counter() - began
+        _save(
+            path,
+            {
+                "step": at,
+                "history": history.as_dict(),
+                "state": {name: obj.state_dict() for name, obj in state.items()},
+                "generators": {name: g.get_state() for name, g in generators.items()},
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        )
+
+    bar = tqdm(
+        range(start, steps),
+        initial=start,
+        total=steps,
+        desc=description,
+        disable=not progress,
+        mininterval=1.0,
+    )
+    completed = start
+    try:
+        for at in bar:
+            terms = step(next_batch())
+            if names is None:
+                names = list(terms)
+                device = terms[names[0]].device
+                sums = torch.zeros(len(names), device=device)
+                bad_step = torch.full((), -1, dtype=torch.long, device=device)
+                bad_terms = torch.zeros(len(names), dtype=torch.bool, device=device)
+            values = torch.stack([terms[n].float() for n in names])
+            finite = torch.isfinite(values)
+            first = (bad_step < 0) & ~finite.all()
+            bad_step = torch.where(first, torch.full_like(bad_step, at), bad_step)
+            bad_terms = torch.where(first, ~finite, bad_terms)
+            sums += torch.where(finite, values, torch.zeros_like(values))
+            count += 1
+            done = completed = at + 1
+            if done % log_every == 0 or done == steps:
+                check()
+                means = (sums / count).tolist()
+                history.steps.append(done)
+                for name, value in zip(names, means):
+                    history.terms.setdefault(name, []).append(value)
+                sums.zero_()
+                count = 0
+                bar.set_postfix({n: f"{v:.3g}" for n, v in zip(names, means) if n == "total"})
+            if evaluate is not None and evaluate_every and done % evaluate_every == 0:
+                history.evaluations.append({"step": done, **evaluate(done)})
+            if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+                checkpoint(done)
+    except KeyboardInterrupt:
+        checkpoint(completed)
+        raise
+    finally:
+        bar.close()
+    check()
+    evaluated_last = history.evaluations and history.evaluations[-1]["step"] == steps
+    if evaluate is not None and not evaluated_last:
+        history.evaluations.append({"step": steps, **evaluate(steps)})
+    history.seconds = time.perf_counter() - began
+    checkpoint(steps)
+    return history
+
+
+def _restore(path: Path, state: dict, generators: dict) -> tuple[int, History]:
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    missing = set(state) - set(payload["state"])
+    if missing:
+        raise ValueError(
+            f"{path} holds no state for {sorted(missing)}; it was written by a different run. "
+            "Use another output folder, or resume=False to start over."
+        )
+    for name, obj in state.items():
+        obj.load_state_dict(payload["state"][name])
+    for name, generator in generators.items():
+        if name in payload["generators"]:
+            generator.set_state(payload["generators"][name])
+    torch.set_rng_state(payload["torch_rng"])
+    if payload.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
+    saved = payload["history"]
+    history = History(saved["steps"], saved["terms"], saved["evaluations"], saved["seconds"])
+    return int(payload["step"]), history
+
+
+def load_checkpoint(
+    path: str | Path, state: Mapping[str, nn.Module | torch.optim.Optimizer]
+) -> History:
+    """Load the modules and optimizers of a finished or interrupted run (on the CPU or the GPU
+    alike: tensors go where each module already lives) and return its history."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint at {path}; train first, or check the folder.")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    for name, obj in state.items():
+        obj.load_state_dict(payload["state"][name])
+    saved = payload["history"]
+    return History(saved["steps"], saved["terms"], saved["evaluations"], saved["seconds"])
+
+
+def scaled_lr(base_lr: float, batch_size: int, base_batch: int = 64) -> float:
+    """Learning rate for ``batch_size`` when ``base_lr`` suits ``base_batch``: the square-root rule
+    lr * sqrt(B / B0), which keeps Adam's update noise comparable across batch sizes."""
+    return base_lr * math.sqrt(batch_size / base_batch)
+
+
+class TensorBatches:
+    """Random minibatches drawn with replacement from tensors that already live on the device
+    (images and labels), with their own generator so that a resumed run draws the same batches."""
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int = 0):
+        if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+            raise ValueError("TensorBatches needs tensors of one length (one row per example).")
+        self.tensors, self.batch_size = tensors, batch_size
+        self.generator = torch.Generator(device=tensors[0].device).manual_seed(seed)
+
+    def __call__(self) -> Batch:
+        index = torch.randint(
+            0,
+            len(self.tensors[0]),
+            (self.batch_size,),
+            device=self.tensors[0].device,
+            generator=self.generator,
+        )
+        return tuple(t[index] for t in self.tensors)

@@ -1,0 +1,130 @@
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from disentangle import objectives, robustness
+from disentangle.models import LOG_VAR_RANGE, VIB, DisTIB, GaussianEncoder
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64)])
+def test_distib_shapes(kind, shape):
+    torch.manual_seed(0)
+    model = DisTIB(shape, num_classes=3, dim_a=4, dim_z=5, encoder=kind, decoder=kind, hidden=32,
+                   width=8)
+    x = torch.rand(6, *shape)
+    out = model(x)
+    assert out["mean_a"].shape == (6, 4) and out["log_var_z"].shape == (6, 5)
+    assert out["logits"].shape == (6, 3) and out["reconstruction"].shape == (6, *shape)
+    a, z = model.encode(x)
+    assert torch.equal(a, model.encode(x)[0]), "encode returns means: no sampling"
+    assert model.classify(x).shape == (6, 3)
+
+
+def test_swap_decodes_every_pair():
+    torch.manual_seed(0)
+    model = DisTIB((1, 28, 28), num_classes=10, dim_a=3, dim_z=2, hidden=16)
+    x_a, x_z = torch.rand(3, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    grid = model.swap(x_a, x_z)
+    assert grid.shape == (3, 4, 1, 28, 28)
+    a, _ = model.encode(x_a)
+    _, z = model.encode(x_z)
+    assert torch.allclose(grid[2, 1], model.decode(a[2:3], z[1:2])[0])
+    assert grid.min() >= 0 and grid.max() <= 1
+
+
+def test_separate_variance_network_and_clamp():
+    shared = GaussianEncoder((1, 28, 28), 4, hidden=16)
+    separate = GaussianEncoder((1, 28, 28), 4, hidden=16, separate=True)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(separate) > count(shared)
+    with torch.no_grad():
+        separate.log_var.bias.fill_(100.0)
+    _, log_var = separate(torch.rand(2, 1, 28, 28))
+    assert log_var.max() <= LOG_VAR_RANGE[1]
+
+
+def test_vib_outputs():
+    model = VIB((1, 8, 8), num_classes=10, dim_z=4, hidden=16)
+    out = model(torch.rand(5, 1, 8, 8))
+    assert set(out) == {"mean_z", "log_var_z", "logits"} and out["logits"].shape == (5, 10)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: DisTIB((1, 28, 28), 3, encoder="resnet"), "use 'mlp' or 'conv'"),
+        (lambda: DisTIB((1, 28, 28), 3, decoder="resnet"), "use 'mlp' or 'conv'"),
+        (lambda: DisTIB((1, 28, 28), 3, activation="gelu2"), "valid ones are relu"),
+        (lambda: DisTIB((1, 28, 28), 3, likelihood="poisson"), "'bernoulli' or 'gaussian'"),
+        (lambda: DisTIB((1, 30, 30), 3, encoder="conv"), "28 x 28, 32 x 32 or 64 x 64"),
+    ],
+)
+def test_bad_configuration_is_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_gaussian_kl_matches_torch():
+    torch.manual_seed(0)
+    mean, log_var = torch.randn(7, 3), torch.randn(7, 3)
+    expected = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(objectives.gaussian_kl(mean, log_var), expected, atol=1e-6)
+    assert objectives.gaussian_kl(torch.zeros(2, 4), torch.zeros(2, 4)).abs().max() == 0
+
+
+def test_reconstruction_terms():
+    out, target = torch.randn(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
+    gauss = objectives.reconstruction_nll(out, target, "gaussian")
+    assert torch.allclose(gauss, 0.5 * ((out - target) ** 2).flatten(1).sum(1))
+    bern = objectives.reconstruction_nll(out, target, "bernoulli")
+    p = torch.sigmoid(out)
+    manual = -(target * p.log() + (1 - target) * (1 - p).log()).flatten(1).sum(1)
+    assert torch.allclose(bern, manual, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown likelihood"):
+        objectives.reconstruction_nll(out, target, "laplace")
+
+
+def test_distib_loss_is_the_sum_of_its_named_terms():
+    torch.manual_seed(0)
+    model = DisTIB((1, 8, 8), num_classes=4, dim_a=2, dim_z=3, hidden=8)
+    x, y = torch.rand(5, 1, 8, 8), torch.randint(0, 4, (5,))
+    terms = objectives.distib_loss(model(x), x, y, beta=0.3, likelihood="bernoulli",
+                                   reconstruction_weight=0.1)
+    assert set(terms) == {"total", "reconstruction", "cross_entropy", "kl_a", "kl_z"}
+    kl = terms["kl_a"] + terms["kl_z"]
+    expected = 0.1 * terms["reconstruction"] + terms["cross_entropy"] + 0.3 * kl
+    assert torch.allclose(terms["total"], expected)
+    vib = VIB((1, 8, 8), num_classes=4, dim_z=2, hidden=8)
+    v = objectives.vib_loss(vib(x), y, beta=0.5)
+    assert torch.allclose(v["total"], v["cross_entropy"] + 0.5 * v["kl_z"])
+
+
+def test_fgsm_on_a_threshold_classifier():
+    # One pixel; class 1 when the pixel is above 0.5. In the [-1, 1] range a point at s flips
+    # exactly when eps > |s|, so with s spread evenly the surviving fraction is known.
+    signed = torch.linspace(-0.95, 0.95, 20)
+    images = ((signed + 1) / 2).reshape(-1, 1, 1, 1)
+    labels = (signed > 0).long()
+
+    def classify(x):
+        s = 2 * x.flatten(1) - 1
+        return torch.cat([-5 * s, 5 * s], dim=1)
+
+    result = robustness.fgsm_accuracy(classify, images, labels, epsilons=(0.0, 0.31, 2.0))
+    expected = float((signed.abs() > 0.31).float().mean())
+    assert result[0.0] == 1.0 and result[2.0] == 0.0
+    assert result[0.31] == pytest.approx(expected)
+
+
+def test_fgsm_attacks_only_correct_points():
+    images = torch.tensor([0.1, 0.9, 0.9]).reshape(-1, 1, 1, 1)
+    labels = torch.tensor([0, 1, 0])  # the last one is misclassified and must not count
+
+    def classify(x):
+        s = 2 * x.flatten(1) - 1
+        return torch.cat([-s, s], dim=1)
+
+    assert robustness.fgsm_accuracy(classify, images, labels, epsilons=(0.1,)) == {0.1: 1.0}
+    with pytest.raises(ValueError, match="nothing to attack"):
+        robustness.fgsm_accuracy(classify, images[2:], labels[2:], epsilons=(0.1,))
