@@ -49,6 +49,10 @@ class History:
     def last(self, name: str) -> float:
         return self.terms[name][-1]
 
+    def series(self) -> dict[str, list[float]]:
+        """``{"step": steps, term: values, ...}``, the form the plotting functions take."""
+        return {"step": self.steps, **self.terms}
+
     def as_dict(self) -> dict:
         return {
             "steps": self.steps,
