@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
-from tests.book import ROOT
-
-# The console script installed next to this interpreter, so the build uses this environment.
-JUPYTER_BOOK = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
-
-
-def _build(source: Path, output: Path, *flags: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DISENTANGLE_PROFILE": "smoke"}
-    return subprocess.run(
-        [JUPYTER_BOOK, "build", str(source), "--path-output", str(output), *flags],
-        capture_output=True, text=True, env=env, timeout=1200,
-    )
+from tests.book import ROOT, build_book
 
 
 def test_configuration_fails_loudly_and_never_serves_stale_outputs():
@@ -35,11 +20,10 @@ def test_configuration_fails_loudly_and_never_serves_stale_outputs():
 
 
 @pytest.mark.book
-def test_book_builds_without_warnings(tmp_path):
-    result = _build(ROOT, tmp_path, "-W", "--keep-going")
-    log = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    assert result.returncode == 0, f"book build failed:\n{log}"
-    html = tmp_path / "_build" / "html"
+def test_book_builds_without_warnings(built_book):
+    # The build is shared with the browser tests (tests/conftest.py): it runs once per session.
+    assert built_book.result.returncode == 0, f"book build failed:\n{built_book.log}"
+    html = built_book.html
     assert (html / "index.html").exists()
     intro = (html / "book" / "intro.html").read_text()
     assert "Disentangled representation learning through information theory" in intro
@@ -56,11 +40,13 @@ def test_a_chapter_that_raises_fails_the_build(tmp_path):
     (source / "book").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", source / "_config.yml")
     shutil.copy(ROOT / "book" / "references.bib", source / "book" / "references.bib")
+    # _config.yml loads the book's local Sphinx extension from book/_ext.
+    shutil.copytree(ROOT / "book" / "_ext", source / "book" / "_ext")
     (source / "intro.md").write_text("# Intro\n")
     (source / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: broken\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nbformat.write(nb, source / "broken.ipynb")
-    result = _build(source, tmp_path / "out")  # no -W: the README's command must fail by itself
+    result = build_book(source, tmp_path / "out")  # no -W: the README's command must fail by itself
     assert result.returncode != 0, "a notebook that raised did not fail the build"
     assert "ZeroDivisionError" in result.stdout + result.stderr

@@ -1,13 +1,20 @@
-"""Figures the chapters share."""
+"""Figures the chapters share: image grids, latent traversals (still and animated), DisTIB swap
+grids, the information plane, training curves, metric bars and Bayesian networks. The interactive
+explorers live in :mod:`disentangle.widgets` and are importable from here too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
+
+from disentangle.info import BayesianNetwork
 
 
 def image_grid(
@@ -59,3 +66,291 @@ def image_grid(
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --- Traversals, swaps and training figures -------------------------------------------------------
+#
+# The functions below take callables rather than model classes, so that any trained model fits:
+# a decoder is ``decode(codes (n, D)) -> images (n, C, H, W)`` with values in [0, 1], and a DisTIB
+# swap is ``swap(x_a, x_z) -> images (len(x_a), len(x_z), C, H, W)``.
+
+Decoder = Callable[[torch.Tensor], torch.Tensor]
+Swapper = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _as_images(images: torch.Tensor, count: int, what: str) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) != count:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{what} must return images (n={count}, C, H, W); got {shape}.")
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"{what} returned {images.shape[1]} channels; expected 1 or 3.")
+    return images.detach().float().cpu()
+
+
+def traversal_grid(
+    decode: Decoder,
+    base_code: torch.Tensor,
+    dims: Sequence[int] | None = None,
+    values: torch.Tensor | Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Decode a latent traversal: for each dimension in ``dims`` (default: all), set that one
+    coordinate of ``base_code`` (D,) to each of ``values`` (default ``linspace(-2, 2, 9)``) and
+    keep the others.
+
+    Returns images (len(dims), len(values), C, H, W) on the CPU, row ``r`` walking ``dims[r]``.
+    """
+    base = torch.as_tensor(base_code).detach()
+    if base.ndim != 1:
+        raise ValueError(f"base_code must be one code (D,); got shape {tuple(base.shape)}.")
+    dims = list(range(len(base))) if dims is None else [int(d) for d in dims]
+    bad = [d for d in dims if not 0 <= d < len(base)]
+    if bad or not dims:
+        raise ValueError(f"dims must be indices into a code of {len(base)} numbers; got {dims}.")
+    values = torch.linspace(-2, 2, 9) if values is None else torch.as_tensor(values)
+    values = values.to(dtype=base.dtype if base.is_floating_point() else torch.float32)
+    codes = base.to(values.dtype).repeat(len(dims), len(values), 1)
+    for row, d in enumerate(dims):
+        codes[row, :, d] = values
+    with torch.no_grad():
+        images = decode(codes.reshape(-1, len(base)).to(base.device))
+    images = _as_images(images, len(dims) * len(values), "decode")
+    return images.reshape(len(dims), len(values), *images.shape[1:])
+
+
+def traversal_figure(
+    images: torch.Tensor | np.ndarray,
+    values: torch.Tensor | Sequence[float] | None = None,
+    dims: Sequence[int] | None = None,
+    title: str | None = None,
+    cell_inches: float = 0.6,
+) -> Figure:
+    """Draw the output of :func:`traversal_grid`: one row per dimension (labelled ``dim d``) and,
+    when ``values`` is given, the code value under each column."""
+    array = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
+    if array.ndim != 5:
+        raise ValueError(f"Expected traversal images (dims, values, C, H, W); got {array.shape}.")
+    dims = list(range(len(array))) if dims is None else list(dims)
+    if len(dims) != len(array):
+        raise ValueError(f"{len(dims)} dims given for {len(array)} rows of images.")
+    fig = image_grid(array, row_labels=[f"dim {d}" for d in dims], title=title,
+                     cell_inches=cell_inches)
+    if values is not None:
+        values = [float(v) for v in values]
+        if len(values) != array.shape[1]:
+            raise ValueError(f"{len(values)} values given for {array.shape[1]} columns.")
+        width, pad = array.shape[-1], 2  # the pad image_grid puts between cells
+        ax = fig.axes[0]
+        ax.set_xticks([c * (width + pad) + width / 2 for c in range(len(values))],
+                      [f"{v:+.1f}" for v in values], fontsize=8)
+        ax.set_xlabel("code value")
+        fig.tight_layout()
+    return fig
+
+
+def _to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] to (H, W) or (H, W, 3) bytes, values outside [0, 1] clipped."""
+    array = np.asarray(image.detach().float().cpu() if isinstance(image, torch.Tensor) else image)
+    array = np.clip(array, 0, 1).transpose(1, 2, 0)
+    return np.rint(array[..., 0] * 255 if array.shape[-1] == 1 else array * 255).astype(np.uint8)
+
+
+def _mosaic(row: torch.Tensor, scale: int, pad: int = 2) -> Image.Image:
+    """One strip of images (n, C, H, W) side by side on white, enlarged ``scale`` times."""
+    tiles = [_to_uint8(image) for image in row]
+    height, width = tiles[0].shape[:2]
+    shape = (height, len(tiles) * (width + pad) - pad, *tiles[0].shape[2:])
+    canvas = np.full(shape, 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        canvas[:, i * (width + pad) : i * (width + pad) + width] = tile
+    strip = Image.fromarray(canvas)
+    # Nearest keeps pixels sharp: these are small images and blur would hide their edges.
+    return strip.resize((strip.width * scale, strip.height * scale), Image.Resampling.NEAREST)
+
+
+def save_traversal_gif(
+    decode: Decoder,
+    base_code: torch.Tensor,
+    path: str | Path,
+    dims: Sequence[int] | None = None,
+    values: torch.Tensor | Sequence[float] | None = None,
+    scale: int = 2,
+    frame_ms: int = 120,
+) -> Path:
+    """Write an animated GIF of a traversal with Pillow (no external encoder): frame ``t`` shows
+    every dimension in ``dims`` side by side, each set to ``values[t]``; the animation then runs
+    back, so it has ``2 * len(values) - 2`` frames and loops smoothly. Returns the path."""
+    grid = traversal_grid(decode, base_code, dims, values)
+    if grid.shape[1] < 2:
+        raise ValueError("An animated traversal needs at least two values.")
+    order = [*range(grid.shape[1]), *range(grid.shape[1] - 2, 0, -1)]
+    frames = [_mosaic(grid[:, t], scale) for t in order]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # optimize=False and disposal=1 keep every frame whole, so readers and tests count them all.
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=frame_ms, optimize=False, disposal=1)
+    return path
+
+
+def swap_grid(
+    swap: Swapper,
+    x_a: torch.Tensor,
+    x_z: torch.Tensor,
+    title: str | None = None,
+    cell_inches: float = 0.6,
+) -> Figure:
+    """Draw DisTIB's code swaps: the first row shows the images that give Z, the first column the
+    images that give A, and cell (i, j) the image decoded from A of ``x_a[i]`` and Z of ``x_z[j]``.
+    """
+    x_a, x_z = torch.as_tensor(x_a).detach(), torch.as_tensor(x_z).detach()
+    with torch.no_grad():
+        swapped = swap(x_a, x_z)
+    expected = (len(x_a), len(x_z), *x_a.shape[1:])
+    if not isinstance(swapped, torch.Tensor) or tuple(swapped.shape) != expected:
+        got = tuple(swapped.shape) if isinstance(swapped, torch.Tensor) else type(swapped)
+        raise ValueError(f"swap must return images {expected}; got {got}.")
+    swapped = swapped.detach().float().cpu()
+    grid = torch.ones(len(x_a) + 1, len(x_z) + 1, *x_a.shape[1:])
+    grid[0, 1:] = x_z.float().cpu()
+    grid[1:, 0] = x_a.float().cpu()
+    grid[1:, 1:] = swapped
+    fig = image_grid(grid, row_labels=["Z from", *[f"A {i}" for i in range(len(x_a))]],
+                     title=title, cell_inches=cell_inches)
+    ax = fig.axes[0]
+    height, width, pad = x_a.shape[-2], x_a.shape[-1], 2
+    # Lines between the source images and the swaps make the two roles easy to tell apart.
+    ax.axhline(height + pad / 2 - 0.5, color="tab:red", lw=1.5)
+    ax.axvline(width + pad / 2 - 0.5, color="tab:red", lw=1.5)
+    return fig
+
+
+def _series(history: Mapping[str, Sequence[float]], key: str) -> np.ndarray:
+    if key not in history:
+        raise KeyError(f"history has no {key!r}; it has {sorted(history)}.")
+    values = np.asarray(history[key], dtype=float)
+    if len(values) != len(history["step"]):
+        raise ValueError(
+            f"history[{key!r}] has {len(values)} entries but history['step'] has "
+            f"{len(history['step'])}; log every term at every recorded step (NaN where missing)."
+        )
+    return values
+
+
+def information_plane(
+    history: Mapping[str, Sequence[float]],
+    x: str = "mi_x_a",
+    y: str = "mi_a_y",
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw a training run in the information plane: ``history[x]`` against ``history[y]``, one
+    point per recorded step, joined in order and coloured by ``history["step"]``."""
+    if "step" not in history:
+        raise KeyError(f"history needs a 'step' entry; it has {sorted(history)}.")
+    steps, xs, ys = np.asarray(history["step"], float), _series(history, x), _series(history, y)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    fig = ax.figure
+    ax.plot(xs, ys, color="0.7", lw=0.8, zorder=1)
+    points = ax.scatter(xs, ys, c=steps, cmap="viridis", s=18, zorder=2)
+    ax.annotate("start", (xs[0], ys[0]), textcoords="offset points", xytext=(5, -10), fontsize=8)
+    ax.annotate("end", (xs[-1], ys[-1]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title or "information plane")
+    fig.colorbar(points, ax=ax, label="step")
+    return fig
+
+
+def training_curves(
+    history: Mapping[str, Sequence[float]],
+    terms: Sequence[str] | None = None,
+    ncols: int = 3,
+    title: str | None = None,
+) -> Figure:
+    """Plot every term of a training history (default: every key but ``"step"``) against
+    ``history["step"]``, one panel per term. A panel uses a log scale when its term is positive and
+    spans more than a factor of 30; NaN entries (a term not logged at that step) are skipped."""
+    if "step" not in history:
+        raise KeyError(f"history needs a 'step' entry; it has {sorted(history)}.")
+    terms = [k for k in history if k != "step"] if terms is None else list(terms)
+    if not terms:
+        raise ValueError("history has no term to plot besides 'step'.")
+    steps = np.asarray(history["step"], float)
+    ncols = min(ncols, len(terms))
+    nrows = int(np.ceil(len(terms) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        values = _series(history, term)
+        seen = np.isfinite(values)
+        ax.plot(steps[seen], values[seen], lw=1)
+        positive = values[seen]
+        if positive.size and positive.min() > 0 and positive.max() / positive.min() > 30:
+            ax.set_yscale("log")
+        ax.set(title=term, xlabel="step")
+    for ax in axes.flat[len(terms):]:
+        fig.delaxes(ax)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def metric_bars(
+    results: Mapping[str, Mapping[str, Sequence[float]]],
+    metrics: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Grouped bars of disentanglement metrics: one group per metric, one bar per model at the mean
+    over seeds with an error bar of one standard deviation (ddof=1; none for a single seed), and
+    each seed's value as a dot. ``results[model][metric]`` is the list of values over seeds."""
+    if not results:
+        raise ValueError("results is empty: expected {model: {metric: [value per seed]}}.")
+    if metrics is None:
+        metrics = list(dict.fromkeys(m for scores in results.values() for m in scores))
+    models = list(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(metrics) * (len(models) + 1) / 2), 3.6))
+    fig = ax.figure
+    width = 0.8 / len(models)
+    centres = np.arange(len(metrics))
+    for k, model in enumerate(models):
+        scores = [np.asarray(results[model].get(m, []), dtype=float) for m in metrics]
+        means = np.array([s.mean() if s.size else np.nan for s in scores])
+        stds = np.array([s.std(ddof=1) if s.size > 1 else 0.0 for s in scores])
+        x = centres - 0.4 + width * (k + 0.5)
+        ax.bar(x, means, width * 0.9, yerr=stds, capsize=3, label=model, color=f"C{k}")
+        for xi, s in zip(x, scores):
+            ax.scatter(np.full(s.size, xi), s, s=8, color="k", zorder=3)
+    ax.set_xticks(centres, list(metrics))
+    seeds = sorted({len(v) for scores in results.values() for v in scores.values()})
+    counts = ", ".join(map(str, seeds))
+    ax.set(ylabel="score", title=title or f"mean ± std over seeds (n = {counts})")
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def bayesian_networks(
+    graphs: Mapping[str, BayesianNetwork],
+    positions: Mapping[Hashable, tuple[float, float]] | None = None,
+) -> Figure:
+    """Draw several Bayesian networks side by side, titled by their keys (for example DisTIB's
+    ``{"G_in": g_in, "G_out": g_out}``); ``positions`` places the nodes the same way in each."""
+    if not graphs:
+        raise ValueError("graphs is empty: expected {title: BayesianNetwork}.")
+    fig, axes = plt.subplots(1, len(graphs), figsize=(3.5 * len(graphs), 3.2), squeeze=False)
+    for ax, (name, graph) in zip(axes.flat, graphs.items()):
+        graph.draw(ax, positions=positions, title=name)
+    fig.tight_layout()
+    return fig
+
+
+def __getattr__(name: str) -> object:
+    # The explorers need ipywidgets, an optional dependency; importing them lazily keeps the
+    # figures importable without it.
+    if name in ("traversal_explorer", "swap_explorer"):
+        from disentangle import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
