@@ -168,8 +168,8 @@ class RunConfig:
     defaults are the book's choices (the papers leave them open); ``for_profile`` sizes a run."""
 
     model: str = "distib"
-    beta: float = 1e-2
-    reconstruction_weight: float = 1.0
+    beta: float = 1e-3
+    reconstruction_weight: float = 0.01
     dim_a: int = 8
     dim_z: int = 8
     encoder: str = "conv"
