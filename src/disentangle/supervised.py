@@ -245,7 +245,12 @@ def fit_model(
     batches = train.TensorBatches(
         labelled.x_train, labelled.y_train, batch_size=run.batch_size, seed=run.seed
     )
-    step = train.gradient_step(model, loss_for(run, model), optimizer, device)
+    network = model
+    if device.type == "cuda":
+        # The GPU path compiles the model where the compiler works and trains eagerly where not.
+        example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
+        network = train.compile_or_fallback(model, example)
+    step = train.gradient_step(network, loss_for(run, model), optimizer, device)
     history = train.fit(
         step,
         batches,
