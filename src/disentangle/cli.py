@@ -4,8 +4,9 @@
   results files carry;
 - ``materialize`` renders the full dSprites-style grid into the cache (once), measures how long
   that takes and how much memory, and how fast random batches come from the grid on a device;
-- ``train distib|vib`` trains a supervised model and writes ``metrics.json``, ``history.json`` and
-  a checkpoint (from which an interrupted run resumes) to ``--out``.
+- ``train distib|vib|infogan|tcgan`` trains a model and writes ``metrics.json``, ``history.json``
+  and a checkpoint (from which an interrupted run resumes) to ``--out``; the GANs also write a
+  traversal figure.
 """
 
 from __future__ import annotations
@@ -74,15 +75,30 @@ def _materialize(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import supervised
+    from disentangle import gan, supervised
 
     profile = config.resolve_profile(args.profile)
     out = args.out or f"runs/{args.model}_{args.data}_{profile}_seed{args.seed}"
-    metrics = supervised.run(
-        args.model, args.data, label=args.label, profile=profile, seed=args.seed, beta=args.beta,
-        out_dir=out, device=args.device, progress=not args.quiet,
-    )
-    shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
+    gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
+                   "info_weight": args.info_weight}
+    if args.model in gan.MODELS:
+        if args.label or args.beta is not None:
+            raise ValueError("--label and --beta belong to distib and vib, not to the GANs.")
+        options = {k: v for k, v in gan_options.items() if v is not None}
+        metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
+                          device=args.device, progress=not args.quiet, **options)
+        shown = metrics["metrics"]
+        shown = {k: v for k, v in shown.items() if isinstance(v, float)}
+    else:
+        given = [k for k, v in gan_options.items() if v is not None]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ValueError(f"{flags} belong(s) to infogan and tcgan, not to {args.model}.")
+        metrics = supervised.run(
+            args.model, args.data, label=args.label, profile=profile, seed=args.seed,
+            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet,
+        )
+        shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
     print(json.dumps(shown, indent=2))
     print(f"wrote {Path(out) / 'metrics.json'}")
     return 0
@@ -107,13 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--quiet", action="store_true", help="no progress bar")
     grid.set_defaults(run=_materialize)
     fit = commands.add_parser("train", help="train a model and evaluate it")
-    fit.add_argument("model", choices=["distib", "vib"])
+    fit.add_argument("model", choices=["distib", "vib", "infogan", "tcgan"])
     fit.add_argument("--data", default="dsprites-style",
-                     help="dsprites-style, styled-digits, digits, mnist or fashion-mnist")
-    fit.add_argument("--label", help="the factor used as the label (default: the natural one)")
+                     help="distib, vib: dsprites-style, styled-digits, digits, mnist or "
+                          "fashion-mnist; infogan, tcgan: dsprites-style, dsprites-style-tied "
+                          "or styled-digits")
+    fit.add_argument("--label", help="distib, vib: the factor used as the label")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--beta", type=float, help="weight of the compression terms")
+    fit.add_argument("--beta", type=float, help="distib, vib: weight of the compression terms")
+    fit.add_argument("--estimator", choices=["mws", "drt"],
+                     help="tcgan: total-correlation estimator (default mws)")
+    fit.add_argument("--tc-weight", type=float, help="tcgan: weight of the TC penalty")
+    fit.add_argument("--info-weight", type=float,
+                     help="infogan, tcgan: weight of the information term (default 1)")
     fit.add_argument("--out", help="output folder (default: runs/MODEL_DATA_PROFILE_seedN)")
     fit.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -285,3 +285,111 @@ class VIB(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits from the mean of Z."""
         return self.classifier(self.encode(x))
+
+
+# --- The GAN of the two-level latent space -------------------------------------------------------
+
+#: (start size, transposed-conv widths) of the generator per image size: 64 x 64 is the reference
+#: dSprites network (64 x 4 x 4, then 64, 32, 32 channels); smaller images stop earlier.
+_GAN_LAYOUT = {64: (4, (64, 32, 32)), 32: (4, (64, 32)), 28: (7, (32,))}
+
+
+def _gan_size(image_shape: Sequence[int]) -> int:
+    _, height, width = image_shape
+    if height != width or height not in _GAN_LAYOUT:
+        raise ValueError(
+            f"The GAN takes square 28, 32 or 64 pixel images; got {height} x {width}."
+        )
+    return height
+
+
+class Generator(nn.Module):
+    """G(z, c): the latent (noise z, continuous codes c, one-hot categorical codes, concatenated)
+    through FC 128 -> FC 1024 -> 64 x s x s, then stride-2 transposed convolutions with
+    BatchNorm up to the image, and a sigmoid (pixels in [0, 1])."""
+
+    def __init__(self, latent_dim: int, image_shape: Sequence[int] = (1, 64, 64)):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)
+        start, widths = _GAN_LAYOUT[_gan_size(image_shape)]
+        self.start = start
+        self.body = nn.Sequential(
+            nn.Linear(latent_dim, 128), nn.BatchNorm1d(128), nn.ReLU(),
+            nn.Linear(128, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
+            nn.Linear(1024, 64 * start * start), nn.BatchNorm1d(64 * start * start), nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for a, b in zip((64, *widths[:-1]), widths):
+            layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b),
+                       nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(widths[-1], image_shape[0], 4, stride=2, padding=1))
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        if latent.ndim != 2 or latent.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"The generator takes latents (N, {self.latent_dim}); got {tuple(latent.shape)}."
+            )
+        hidden = self.body(latent).view(-1, 64, self.start, self.start)
+        return torch.sigmoid(self.deconv(hidden))
+
+
+def _spectral(layer: nn.Module) -> nn.Module:
+    # Initialise the real weight first, then wrap: the parametrisation normalises whatever
+    # weight it finds, so initialising after wrapping would touch only a derived tensor.
+    nn.init.normal_(layer.weight, 0.0, 0.02)
+    nn.init.zeros_(layer.bias)
+    return nn.utils.parametrizations.spectral_norm(layer)
+
+
+class Discriminator(nn.Module):
+    """The shared trunk (stride-2 spectral-norm convolutions, LeakyReLU(0.1), FC 128) with two
+    heads: D, one real/fake logit, and Q, the posterior Q(c | x) = N(mu(x), diag sigma^2(x)) over
+    the continuous codes (learned, clamped log-variance) plus softmax logits per categorical code.
+
+    ``forward`` returns ``logit``, ``mean``, ``log_var`` and ``categorical`` (a list of logits).
+    """
+
+    def __init__(
+        self,
+        code_dim: int,
+        categorical: Sequence[int] = (),
+        image_shape: Sequence[int] = (1, 64, 64),
+    ):
+        super().__init__()
+        size = _gan_size(image_shape)
+        widths = {64: (32, 32, 64, 64), 32: (32, 64, 64), 28: (32, 64)}[size]
+        layers: list[nn.Module] = []
+        for a, b in zip((image_shape[0], *widths[:-1]), widths):
+            layers += [_spectral(nn.Conv2d(a, b, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
+        final = size // 2 ** len(widths)
+        layers += [nn.Flatten(), _spectral(nn.Linear(widths[-1] * final * final, 128)),
+                   nn.LeakyReLU(0.1)]
+        self.trunk = nn.Sequential(*layers)
+        self.d_head = _spectral(nn.Linear(128, 1))
+        self.code_dim, self.categorical = code_dim, tuple(int(k) for k in categorical)
+        self.q_head = nn.Sequential(
+            nn.Linear(128, 128), nn.LeakyReLU(0.1),
+            nn.Linear(128, 2 * code_dim + sum(self.categorical)),
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        features = self.trunk(x)
+        q = self.q_head(features)
+        mean, log_var, rest = q.split([self.code_dim, self.code_dim, sum(self.categorical)], 1)
+        return {
+            "logit": self.d_head(features).squeeze(1),
+            "mean": mean,
+            "log_var": log_var.clamp(*LOG_VAR_RANGE),
+            "categorical": list(rest.split(self.categorical, 1)) if self.categorical else [],
+        }
+
+    def head_parameters(self, head: str) -> list[nn.Parameter]:
+        """The parameters of ``"d"`` (trunk and D head: the discriminator's player) or ``"q"``
+        (the Q head, trained with the generator)."""
+        if head == "d":
+            return [*self.trunk.parameters(), *self.d_head.parameters()]
+        if head == "q":
+            return list(self.q_head.parameters())
+        raise ValueError(f"Unknown head {head!r}; use 'd' or 'q'.")

@@ -1,4 +1,6 @@
-"""Training objectives: the Gaussian KL, the DisTIB variational bound term by term, and VIB.
+"""Training objectives: the Gaussian KL, the DisTIB variational bound term by term, VIB, and the
+two constraints of the two-level GAN (InfoGAN's information bound and the total correlation of the
+inferred codes, with two estimators).
 
 Each loss returns a dict of named scalar terms with ``total`` the one to minimise, so that the
 training loop can log every term and name the one that blows up.
@@ -6,7 +8,11 @@ training loop can log every term and name the one that blows up.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 
@@ -71,3 +77,126 @@ def vib_loss(out: dict[str, torch.Tensor], y: torch.Tensor, beta: float) -> dict
     }
     terms["total"] = terms["cross_entropy"] + beta * terms["kl_z"]
     return terms
+
+
+def gaussian_log_density(
+    x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+) -> torch.Tensor:
+    """log N(x; mu, diag sigma^2), per coordinate (broadcasting): -0.5 (log 2 pi + log sigma^2 +
+    (x - mu)^2 / sigma^2)."""
+    return -0.5 * (math.log(2 * math.pi) + log_var + (x - mean).pow(2) * torch.exp(-log_var))
+
+
+def code_entropy(code_dim: int, categorical: Sequence[int] = ()) -> float:
+    """H(c) in nats of the GAN's code prior: log 2 per continuous code uniform on [-1, 1], log K per
+    uniform categorical code with K classes."""
+    return code_dim * math.log(2.0) + sum(math.log(k) for k in categorical)
+
+
+def infogan_bound(
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    codes: torch.Tensor,
+    categorical_logits: Sequence[torch.Tensor] = (),
+    categorical_codes: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """InfoGAN's lower bound on the information between the codes and the generated image,
+
+    L_I = E_{c,z}[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c)),
+
+    from Q's Gaussian posterior over the continuous codes (``mean``, ``log_var``, (N, K)) and
+    softmax logits per categorical code (``categorical_codes`` (N, M) holds their classes).
+    Returns ``nll`` (E[-log Q(c | x)], the term a loss minimises), its ``continuous`` and
+    ``categorical`` parts, and ``bound`` = L_I in nats (H(c) from :func:`code_entropy`).
+    """
+    continuous = -gaussian_log_density(codes, mean, log_var).sum(dim=1).mean()
+    categorical = torch.zeros((), device=mean.device)
+    for k, logits in enumerate(categorical_logits):
+        categorical = categorical + F.cross_entropy(logits.float(), categorical_codes[:, k])
+    sizes = [logits.shape[1] for logits in categorical_logits]
+    nll = continuous + categorical
+    return {
+        "nll": nll,
+        "continuous": continuous,
+        "categorical": categorical,
+        "bound": code_entropy(mean.shape[1], sizes) - nll,
+    }
+
+
+def tc_minibatch_weighted(
+    samples: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+) -> torch.Tensor:
+    """Total correlation KL(q(c) || prod_k q(c_k)) of the inferred codes by minibatch weighted
+    sampling (the beta-TCVAE estimator, with the batch standing for the data): for codes
+    ``samples[i]`` ~ Q(. | x_i) and every posterior ``(mean[j], log_var[j])`` of the batch,
+
+    log q(c_i)   ~ logsumexp_j  sum_k log Q(c_ik | x_j)  - log B
+    log q(c_ik)  ~ logsumexp_j  log Q(c_ik | x_j)        - log B
+
+    and TC ~ mean_i [log q(c_i) - sum_k log q(c_ik)]. Computed in float32; it is biased for
+    small batches and narrow posteriors (the batch then looks like B separate points).
+    """
+    if samples.ndim != 2 or samples.shape != mean.shape or mean.shape != log_var.shape:
+        raise ValueError(
+            "tc_minibatch_weighted takes samples, means and log-variances of one shape (B, K); "
+            f"got {tuple(samples.shape)}, {tuple(mean.shape)}, {tuple(log_var.shape)}."
+        )
+    batch = samples.shape[0]
+    pairwise = gaussian_log_density(
+        samples.float()[:, None, :], mean.float()[None], log_var.float()[None]
+    )  # (i, j, k): log Q(c_ik | x_j)
+    log_joint = torch.logsumexp(pairwise.sum(dim=2), dim=1) - math.log(batch)
+    log_marginals = torch.logsumexp(pairwise, dim=1) - math.log(batch)
+    return (log_joint - log_marginals.sum(dim=1)).mean()
+
+
+def permute_dims(codes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each column of ``codes`` (B, K) shuffled independently across the batch: a sample from
+    the product of the marginals prod_k q(c_k) (FactorVAE's permutation)."""
+    batch, dims = codes.shape
+    keys = torch.rand(batch, dims, device=codes.device, generator=generator)
+    return codes.gather(0, keys.argsort(dim=0))
+
+
+class PermutationDiscriminator(nn.Module):
+    """T(c): two logits, class 0 for codes drawn jointly from q(c), class 1 for codes whose
+    dimensions were permuted independently (drawn from prod_k q(c_k)). At its optimum
+    T_0(c) - T_1(c) = log q(c) / prod_k q(c_k), the density ratio whose mean is the TC."""
+
+    def __init__(self, code_dim: int, hidden: int = 256, layers: int = 3):
+        super().__init__()
+        sizes = [code_dim] + [hidden] * layers + [2]
+        blocks: list[nn.Module] = []
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            blocks.append(nn.Linear(a, b))
+            if k < len(sizes) - 2:
+                blocks.append(nn.LeakyReLU(0.2))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.net(codes)
+
+
+def tc_density_ratio(discriminator: PermutationDiscriminator, codes: torch.Tensor) -> torch.Tensor:
+    """Total correlation by the density-ratio trick (FactorVAE): TC ~ E_q[T_0(c) - T_1(c)].
+    Gradients flow into ``codes`` (so the generator and Q can lower it) and into T's weights,
+    which only T's own update may use."""
+    logits = discriminator(codes).float()
+    return (logits[:, 0] - logits[:, 1]).mean()
+
+
+def permutation_discriminator_loss(
+    discriminator: PermutationDiscriminator,
+    codes: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """T's cross-entropy for telling the codes (class 0) from their dimension-wise permutation
+    (class 1). The codes are detached first: this loss must never send gradient into the
+    generator or Q (a known defect of several public implementations)."""
+    codes = codes.detach()
+    logits = discriminator(torch.cat([codes, permute_dims(codes, generator)])).float()
+    target = torch.cat([
+        torch.zeros(len(codes), dtype=torch.long, device=codes.device),
+        torch.ones(len(codes), dtype=torch.long, device=codes.device),
+    ])
+    return F.cross_entropy(logits, target)

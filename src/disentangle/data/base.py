@@ -147,7 +147,8 @@ class GroundTruthData(ABC):
         Subclasses that hold their images on the device override this to avoid every host
         round-trip; this default draws factors on the host and moves the images once.
         """
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        where = generator.device if generator is not None else "cpu"
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=where).item())
         factors = self.sample_factors(n, np.random.default_rng(seed))
         images = self.images(factors).to(device, non_blocking=True)
         return images, torch.as_tensor(factors, device=device)
