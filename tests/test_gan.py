@@ -206,10 +206,12 @@ def test_complex_level_reports_both_levels():
                                     aligned=("posX", "posY"), labelled=16)
     model, history = gan.fit_gan(run, source, torch.device("cpu"), progress=False)
     assert "supervised_nll" in history.terms
-    report = gan.complex_level(model, source, num=200)
+    report = gan.complex_level(model, source, num=200, labelled=100)
+    with pytest.raises(ValueError, match="labelled < num"):
+        gan.complex_level(model, source, num=200, labelled=200)
     assert report["mi_true"] == pytest.approx(source.mutual_information("posX", "posY"))
     assert report["mi_true"] > 0.5
-    assert set(report["readout_r2"]) == {"posX", "posY"}
+    assert set(report["readout_r2"]) == set(report["control_r2"]) == {"posX", "posY"}
     assert np.isfinite(report["atomic_tc"]) and report["mi_generated"] >= 0
 
 
@@ -219,6 +221,7 @@ def test_cli_trains_a_gan_and_writes_the_full_evaluation(tmp_path, capsys):
                  "--quiet"]) == 0
     written = json.loads((out / "metrics.json").read_text())
     assert written["config"]["estimator"] == "drt" and written["profile"] == "smoke"
+    assert written["command"].startswith("python -m disentangle train tcgan --profile smoke")
     for key in ("mig", "dci_disentanglement", "sap", "modularity", "explicitness", "jemmig",
                 "beta_vae_eval", "factor_vae_eval", "gaussian_total_correlation", "seed"):
         assert key in written["metrics"]
@@ -231,3 +234,11 @@ def test_cli_refuses_options_of_the_other_family(capsys):
     assert "--tc-weight belong(s) to infogan and tcgan" in capsys.readouterr().err
     assert main(["train", "tcgan", "--profile", "smoke", "--beta", "1"]) == 2
     assert "not to the GANs" in capsys.readouterr().err
+
+
+def test_a_run_folder_refuses_a_run_with_other_settings(tmp_path):
+    out = tmp_path / "run"
+    gan._claim(out, {"model": "tcgan", "code_dim": 3, "categorical": ()})
+    gan._claim(out, {"model": "tcgan", "code_dim": 3, "categorical": ()})  # the same run resumes
+    with pytest.raises(ValueError, match="code_dim differ"):
+        gan._claim(out, {"model": "tcgan", "code_dim": 5, "categorical": ()})

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +82,50 @@ def test_command_line_names_bad_data():
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and "valid names are dsprites-style" in done.stderr
+
+
+def test_load_or_train_trains_once_then_loads(tmp_path):
+    out = tmp_path / "run"
+    first = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                     progress=False)
+    assert first.trained and (out / "checkpoint.pt").exists()
+    assert first.settings == supervised.RunConfig.for_profile("smoke", model="distib", seed=0)
+    again = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                     progress=False)
+    assert not again.trained and not again.model.training
+    assert again.history.steps == first.history.steps and again.out_dir == out
+    images = first.labelled.test_images(0, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again.model.classify(images), first.model.classify(images))
+
+
+def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
+    # The command line's default folder is relative to where it runs: the repository root.
+    done = subprocess.run(
+        [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
+         "--profile", "smoke", "--seed", "2", "--beta", "0.01", "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path)
+    assert out == tmp_path / "runs" / "vib_digits_smoke_seed2"
+    loaded = supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
+                                      progress=False)
+    assert not loaded.trained and loaded.settings.beta == 0.01  # the recorded settings
+    metrics = json.loads((out / "metrics.json").read_text())
+    codes = supervised.encode_test(loaded.model, loaded.labelled)
+    accuracy = (codes["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()
+    assert accuracy == pytest.approx(metrics["accuracy_a"])
+
+
+def test_load_or_train_refuses_another_runs_folder(distib_digits):
+    out, _ = distib_digits
+    with pytest.raises(ValueError, match="holds the run"):
+        supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False)
+
+
+def test_default_out_dir_is_under_the_repository():
+    repository = Path(supervised.__file__).resolve().parents[2]
+    assert supervised.default_out_dir("distib", "dsprites-style", "cpu", 3) == (
+        repository / "runs" / "distib_dsprites-style_cpu_seed3"
+    )

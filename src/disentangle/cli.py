@@ -6,7 +6,9 @@
   that takes and how much memory, and how fast random batches come from the grid on a device;
 - ``train distib|vib|infogan|tcgan`` trains a model and writes ``metrics.json``, ``history.json``
   and a checkpoint (from which an interrupted run resumes) to ``--out``; the GANs also write a
-  traversal figure.
+  traversal figure;
+- ``bench`` times training steps the public-code way and the book's way (see
+  :mod:`disentangle.bench`).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.label or args.beta is not None:
             raise ValueError("--label and --beta belong to distib and vib, not to the GANs.")
         options = {k: v for k, v in gan_options.items() if v is not None}
-        metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
+        _, _, metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
                           device=args.device, progress=not args.quiet, **options)
         shown = metrics["metrics"]
         shown = {k: v for k, v in shown.items() if isinstance(v, float)}
@@ -99,8 +101,28 @@ def _train(args: argparse.Namespace) -> int:
             beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet,
         )
         shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
+    written = Path(out) / "metrics.json"
+    # The record says how to reproduce it.
+    record = json.loads(written.read_text())
+    record["command"] = "python -m disentangle " + " ".join(args.argv)
+    written.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(shown, indent=2))
-    print(f"wrote {Path(out) / 'metrics.json'}")
+    print(f"wrote {written}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from disentangle import bench
+
+    device = config.get_device(args.device)
+    timing = {"warmup": args.warmup, "steps": args.steps, "repeats": args.repeats}
+    record = bench.run(device, quality=args.quality, timing=timing, models=tuple(args.models),
+                       max_steps={"distib": args.max_steps, "gan": args.max_steps}
+                       if args.max_steps else None)
+    record["command"] = "python -m disentangle " + " ".join(args.argv)
+    print(bench.table(record))
+    out = args.out or config.data_dir() / "results" / f"bench_{device.type}.json"
+    print(f"wrote {bench.save(record, out)}")
     return 0
 
 
@@ -141,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)
+    speed = commands.add_parser(
+        "bench", help="time training steps the public-code way and the book's way"
+    )
+    speed.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    speed.add_argument("--out", help="JSON record (default: data/results/bench_DEVICE.json)")
+    speed.add_argument("--quality", action="store_true",
+                       help="also time DisTIB and TC-GAN to their quality targets")
+    speed.add_argument("--models", nargs="+", default=["distib", "gan"],
+                       choices=["distib", "gan"], help="which models to time")
+    speed.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    speed.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
+    speed.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
+    speed.add_argument("--max-steps", type=int, help="cap on the time-to-quality runs")
+    speed.set_defaults(run=_bench)
     return parser
 
 

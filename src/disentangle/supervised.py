@@ -229,14 +229,12 @@ def loss_for(run: RunConfig, model: DisTIB | VIB):
     return lambda m, batch: objectives.vib_loss(m(batch[0]), batch[1], run.beta)
 
 
-def fit_model(
-    run: RunConfig,
-    labelled: LabelledData,
-    device: torch.device,
-    out_dir: str | Path | None = None,
-    progress: bool = True,
-) -> tuple[DisTIB | VIB, train.History]:
-    """Train the run's model on ``labelled`` with the book's loop; resumes from ``out_dir``."""
+def training_parts(
+    run: RunConfig, labelled: LabelledData, device: torch.device
+) -> tuple[DisTIB | VIB, torch.optim.Optimizer, train.StepFn, train.TensorBatches]:
+    """Everything a supervised run trains with, the book's way: the model, its optimizer, the
+    step (on a model compiled on CUDA where the compiler works) and batches drawn on the device.
+    :func:`fit_model` and the benchmark share it."""
     config.seed_everything(run.seed)
     model = build_model(run, labelled).to(device)
     optimizer = torch.optim.Adam(
@@ -251,6 +249,18 @@ def fit_model(
         example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
         network = train.compile_or_fallback(model, example)
     step = train.gradient_step(network, loss_for(run, model), optimizer, device)
+    return model, optimizer, step, batches
+
+
+def fit_model(
+    run: RunConfig,
+    labelled: LabelledData,
+    device: torch.device,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[DisTIB | VIB, train.History]:
+    """Train the run's model on ``labelled`` with the book's loop; resumes from ``out_dir``."""
+    model, optimizer, step, batches = training_parts(run, labelled, device)
     history = train.fit(
         step,
         batches,
@@ -380,3 +390,96 @@ def run(
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
     return metrics
+
+
+def default_out_dir(
+    model_name: str,
+    dataset: str,
+    profile: str | None = None,
+    seed: int = 0,
+    root: str | Path | None = None,
+) -> Path:
+    """The folder ``python -m disentangle train MODEL --data DATASET`` writes to when it is given
+    no ``--out``: ``runs/{model}_{dataset}_{profile}_seed{seed}`` under ``root``.
+
+    ``root`` defaults to the repository this library is installed from (an editable install, as
+    the book's is), the folder the command is run from in the README, so that a chapter, which runs
+    in ``notebooks/``, finds what the command wrote; outside a repository, the current folder.
+    """
+    if root is None:
+        repository = Path(__file__).resolve().parents[2]
+        root = repository if (repository / "pyproject.toml").exists() else Path.cwd()
+    profile = config.resolve_profile(profile)
+    return Path(root) / "runs" / f"{model_name}_{dataset}_{profile}_seed{seed}"
+
+
+@dataclass
+class TrainedModel:
+    """A trained model with the data it was trained and tested on, its settings and history, the
+    folder its checkpoint is in, and whether it was trained by this call (``trained``) or loaded
+    from a finished run (``trained=False``)."""
+
+    model: DisTIB | VIB
+    history: train.History
+    labelled: LabelledData
+    settings: RunConfig
+    out_dir: Path
+    trained: bool
+
+
+def load_or_train(
+    model_name: str = "distib",
+    dataset: str = "dsprites-style",
+    label: str | None = None,
+    profile: str | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainedModel:
+    """The model of the run in ``out_dir`` (default: :func:`default_out_dir`, where the command
+    line writes): loaded when the folder holds a finished run, trained otherwise.
+
+    The settings are those recorded in the folder's ``metrics.json`` when it has one (as
+    ``python -m disentangle train`` writes it, whatever ``--beta`` or ``--label`` it was given),
+    else ``RunConfig.for_profile(profile, model=model_name, seed=seed)``, the settings of
+    :func:`run`. A finished run is a checkpoint whose history reaches the last step of those
+    settings. Otherwise the model is trained with :func:`fit_model`, which resumes an interrupted
+    checkpoint and writes its own to ``out_dir``, so that the next call only loads it (no
+    ``metrics.json`` is written: :func:`run` on the same folder adds it without training again).
+    The model comes back on the device in eval mode.
+    """
+    profile = config.resolve_profile(profile)
+    dev = config.get_device(device)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(
+        model_name, dataset, profile, seed
+    )
+    settings = RunConfig.for_profile(profile, model=model_name, seed=seed)
+    recorded = out / "metrics.json"
+    if recorded.exists():
+        metrics = json.loads(recorded.read_text())
+        asked = {"model": model_name, "data": dataset, "profile": profile, "seed": seed}
+        if label is not None:
+            asked["label"] = label
+        found = {key: metrics.get(key) for key in asked}
+        if found != asked:
+            raise ValueError(f"{out} holds the run {found}, not {asked}; use another folder.")
+        settings = RunConfig(**metrics["config"])
+        label = metrics.get("label", label)
+    labelled = load_labelled(dataset, label, profile, seed, dev)
+    checkpoint = out / train.CHECKPOINT
+    if checkpoint.exists():
+        model = build_model(settings, labelled).to(dev)
+        try:
+            history = train.load_checkpoint(checkpoint, {"model": model})
+        except RuntimeError as err:  # a state dict of other shapes: another model's checkpoint
+            raise ValueError(
+                f"{checkpoint} does not fit a {settings.model} with the settings {settings}: it "
+                f"was written by another run. Use another folder, or delete it. ({err!s:.200})"
+            ) from None
+        if (history.steps[-1] if history.steps else 0) >= settings.steps:
+            model.eval()
+            return TrainedModel(model, history, labelled, settings, out, trained=False)
+    model, history = fit_model(settings, labelled, dev, out, progress)
+    model.eval()
+    return TrainedModel(model, history, labelled, settings, out, trained=True)

@@ -1,0 +1,284 @@
+"""The speed benchmark: the book's training path against the way public repositories train.
+
+``python -m disentangle bench`` times, in one run on one device, the training step of two models:
+
+- ``distib``: the DisTIB conv model (conv encoders, conv decoder, the gpu profile's networks) on
+  64 x 64 dSprites-style images with the label shape;
+- ``gan``: the reference 64 x 64 TC-GAN (5 noise dimensions, 5 codes, minibatch TC estimate).
+
+Each is timed two ways. The *public-code way*: batch 64 from a ``torch.utils.data.DataLoader``
+over images in host memory, moved to the device every step, fp32, eager. The *book's way*: the
+exact path the chapters train with (:func:`disentangle.supervised.training_parts`,
+:func:`disentangle.gan.training_parts`): images resident on the device and drawn there, bf16
+autocast and compiled networks on CUDA, and the profile's batch size with its matched learning
+rate. Warm-up steps are excluded; the images per second reported are the median of several timed
+repeats. ``--quality`` adds the time to quality: wall time for DisTIB to reach 0.97 test accuracy
+from A and for TC-GAN to reach a FactorVAE score of 0.85, each the book's way.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from disentangle import config, gan, metrics, supervised, train
+
+PUBLIC_BATCH = 64
+#: Time-to-quality targets: DisTIB's accuracy from A (the issue's 0.97) and TC-GAN's FactorVAE
+#: score (0.85, a little below what the cpu-profile runs reach on their grid).
+DISTIB_TARGET = 0.97
+GAN_TARGET = 0.85
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_reset(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
+
+
+def time_steps(
+    step: train.StepFn,
+    next_batch: Callable[[], train.Batch],
+    batch_size: int,
+    device: torch.device,
+    warmup: int = 5,
+    steps: int = 20,
+    repeats: int = 5,
+) -> dict:
+    """Images per second of ``step(next_batch())``: ``warmup`` untimed steps, then ``repeats``
+    timed blocks of ``steps`` steps (synchronised with the device at both ends); the median block
+    and its spread, and the peak memory (device memory on CUDA, the process's RSS elsewhere)."""
+    if min(warmup, steps, repeats) < 0 or steps == 0 or repeats == 0:
+        raise ValueError(f"Need steps, repeats >= 1 and warmup >= 0; got {steps}, {repeats}, "
+                         f"{warmup}.")
+    for _ in range(warmup):
+        step(next_batch())
+    _sync(device)
+    _peak_reset(device)
+    rates = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step(next_batch())
+        _sync(device)
+        rates.append(batch_size * steps / (time.perf_counter() - start))
+    return {
+        "images_per_second": round(statistics.median(rates), 1),
+        "images_per_second_range": [round(min(rates), 1), round(max(rates), 1)],
+        "batch_size": batch_size,
+        "peak_memory_mb": round(_peak_mb(device), 1),
+    }
+
+
+def host_loader(
+    images: torch.Tensor, *tensors: torch.Tensor, device: torch.device, workers: int
+) -> Callable[[], train.Batch]:
+    """The public-code way to feed a step: shuffled batches of 64 from a ``DataLoader`` over
+    host tensors, each batch moved to ``device``; the loader restarts when it runs out."""
+    loader = DataLoader(TensorDataset(images, *tensors), batch_size=PUBLIC_BATCH, shuffle=True,
+                        drop_last=True, num_workers=workers, pin_memory=device.type == "cuda",
+                        persistent_workers=workers > 0)
+    iterator = iter(loader)
+
+    def next_batch() -> train.Batch:
+        nonlocal iterator
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            batch = next(iterator)
+        return tuple(t.to(device, non_blocking=True) for t in batch)
+
+    return next_batch
+
+
+def _host_images(rows, count: int) -> torch.Tensor:
+    index = torch.arange(min(count, len(rows)), device=rows.device)
+    return torch.cat([rows[index[i:i + 4096]].float().cpu() for i in range(0, len(index), 4096)])
+
+
+def _profile(device: torch.device) -> str:
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def bench_distib(device: torch.device, timing: dict, host_count: int, workers: int) -> dict:
+    """The DisTIB conv model, the public-code way and the book's way."""
+    profile = _profile(device)
+    labelled = supervised.load_labelled("dsprites-style", "shape", profile, 0, device)
+    networks = {k: v for k, v in vars(supervised.RunConfig.for_profile("gpu")).items()
+                if k in ("encoder", "decoder", "width", "hidden")}
+    book = supervised.RunConfig.for_profile(profile, **networks)
+    public = supervised.RunConfig.for_profile(profile, batch_size=PUBLIC_BATCH, **networks)
+
+    model, optimizer, book_step, batches = supervised.training_parts(book, labelled, device)
+    book_result = time_steps(book_step, batches, book.batch_size, device, **timing)
+    del model, optimizer, book_step
+
+    model = supervised.build_model(public, labelled).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=public.lr)
+    step = train.gradient_step(model, supervised.loss_for(public, model), optimizer, device,
+                               amp=False)
+    images = _host_images(labelled.x_train, host_count)
+    labels = labelled.y_train[: len(images)].cpu()
+    feed = host_loader(images, labels, device=device, workers=workers)
+    public_result = time_steps(step, feed, PUBLIC_BATCH, device, **timing)
+    return {"public": public_result, "book": book_result,
+            "networks": networks, "image_shape": list(labelled.image_shape)}
+
+
+def bench_gan(device: torch.device, timing: dict, host_count: int, workers: int) -> dict:
+    """The reference 64 x 64 TC-GAN, the public-code way and the book's way."""
+    profile = _profile(device)
+    source = gan.load_ground_truth("dsprites-style", profile)
+    reference = {"resolution": 64, "code_dim": 5, "noise_dim": 5}
+    book = gan.GanConfig.for_profile(profile, **reference)
+    _, _, book_step, next_batch, _ = gan.training_parts(book, source, device)
+    book_result = time_steps(book_step, next_batch, book.batch_size, device, **timing)
+
+    public = gan.GanConfig.for_profile(profile, batch_size=PUBLIC_BATCH, **reference)
+    config.seed_everything(0)
+    model = gan.TwoLevelGAN(public).to(device)
+    step = gan.gan_step(model, gan.build_optimizers(model), device, amp=False)
+    factors = source.sample_factors(host_count, np.random.default_rng(0))
+    feed = host_loader(source.images(factors), device=device, workers=workers)
+    public_result = time_steps(step, feed, PUBLIC_BATCH, device, **timing)
+    return {"public": public_result, "book": book_result, "config": reference}
+
+
+def distib_time_to_quality(device: torch.device, max_steps: int, every: int = 50) -> dict:
+    """Training seconds (evaluation excluded) for DisTIB, the book's way in this device's profile,
+    to reach :data:`DISTIB_TARGET` test accuracy from A; ``reached`` False if ``max_steps`` ran
+    out first."""
+    profile = _profile(device)
+    labelled = supervised.load_labelled("dsprites-style", "shape", profile, 0, device)
+    run = supervised.RunConfig.for_profile(profile)
+    model, _, step, batches = supervised.training_parts(run, labelled, device)
+    test = labelled.test_images(0, 2000)
+    truth = labelled.y_test[: len(test)]
+
+    def accuracy() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float((model.classify(test).argmax(1) == truth).float().mean())
+
+    return _until(step, batches, accuracy, DISTIB_TARGET, max_steps, every, device)
+
+
+def gan_time_to_quality(device: torch.device, max_steps: int, every: int = 250) -> dict:
+    """Training seconds (evaluation excluded) for TC-GAN, the book's way in this device's profile,
+    to reach a FactorVAE score of :data:`GAN_TARGET` (a reduced protocol: 1000 votes)."""
+    profile = _profile(device)
+    source = gan.load_ground_truth("dsprites-style", profile)
+    run = gan.GanConfig.for_profile(profile)
+    model, _, step, next_batch, _ = gan.training_parts(run, source, device)
+
+    def score() -> float:
+        return metrics.factor_vae_score(source, model.encode, seed=0, num_train=1000,
+                                        num_eval=500, num_variance_estimate=2000)["eval_accuracy"]
+
+    return _until(step, next_batch, score, GAN_TARGET, max_steps, every, device)
+
+
+def _until(step, next_batch, measure, target: float, max_steps: int, every: int,
+           device: torch.device) -> dict:
+    seconds, done, value = 0.0, 0, float("nan")
+    trace = []
+    while done < max_steps:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(min(every, max_steps - done)):
+            step(next_batch())
+        _sync(device)
+        seconds += time.perf_counter() - start
+        done = min(done + every, max_steps)
+        value = measure()
+        trace.append([done, round(value, 4)])
+        if value >= target:
+            break
+    return {"target": target, "reached": value >= target, "steps": done,
+            "train_seconds": round(seconds, 2), "last_value": round(value, 4), "trace": trace}
+
+
+def run(
+    device: str | torch.device | None = None,
+    quality: bool = False,
+    timing: dict | None = None,
+    host_count: int = 20_000,
+    max_steps: dict | None = None,
+    models: tuple[str, ...] = ("distib", "gan"),
+) -> dict:
+    """The whole benchmark on one device; returns the record that ``bench`` prints and saves."""
+    dev = config.get_device(device)
+    timing = {"warmup": 5, "steps": 20, "repeats": 5, **(timing or {})}
+    workers = 2 if dev.type == "cuda" else 0
+    record: dict = {
+        "what": "training images/s: the public-code way (batch 64, host DataLoader, fp32, eager) "
+                "against the book's way (data on the device, the profile's batch, bf16 autocast "
+                "and torch.compile on CUDA)",
+        "device": str(dev),
+        "profile_of_the_book_way": _profile(dev),
+        "dataloader_workers": workers,
+        "timing": timing,
+    }
+    benches = {"distib": bench_distib, "gan": bench_gan}
+    unknown = set(models) - set(benches)
+    if unknown:
+        raise ValueError(f"Unknown benchmark model(s) {sorted(unknown)}; use distib and gan.")
+    for name in models:
+        result = benches[name](dev, timing, host_count, workers)
+        result["speedup"] = round(
+            result["book"]["images_per_second"] / result["public"]["images_per_second"], 2)
+        record[name] = result
+    if quality:
+        limits = {"distib": 3000, "gan": 6000, **(max_steps or {})}
+        record["time_to_quality"] = {
+            "distib_accuracy_a": distib_time_to_quality(dev, limits["distib"]),
+            "tcgan_factor_vae": gan_time_to_quality(dev, limits["gan"]),
+        }
+    record["environment"] = config.environment(dev)
+    return record
+
+
+def table(record: dict) -> str:
+    """The record as a plain-text table: images/s, peak memory and the speed-up per model."""
+    lines = [f"device: {record['device']}",
+             f"{'model':8s} {'way':8s} {'batch':>6s} {'images/s':>11s} {'peak MB':>9s}"]
+    for name in ("distib", "gan"):
+        if name not in record:
+            continue
+        for way in ("public", "book"):
+            r = record[name][way]
+            lines.append(f"{name:8s} {way:8s} {r['batch_size']:6d} "
+                         f"{r['images_per_second']:11,.0f} {r['peak_memory_mb']:9,.0f}")
+        lines.append(f"{name:8s} speed-up {record[name]['speedup']:.2f}x")
+    for name, result in record.get("time_to_quality", {}).items():
+        state = "reached" if result["reached"] else "NOT reached"
+        lines.append(f"{name}: {state} {result['target']} after {result['steps']} steps, "
+                     f"{result['train_seconds']:.1f} s of training (last {result['last_value']})")
+    return "\n".join(lines)
+
+
+def save(record: dict, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return out

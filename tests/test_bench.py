@@ -1,0 +1,55 @@
+"""The benchmark command: it times both ways on the CPU and reports honestly."""
+
+import json
+
+import pytest
+import torch
+
+from disentangle import bench
+from disentangle.cli import main
+
+TINY = {"warmup": 1, "steps": 2, "repeats": 2}
+
+
+def test_time_steps_counts_images_and_rejects_empty_timing():
+    calls = []
+    result = bench.time_steps(lambda batch: calls.append(batch) or {}, lambda: (1,), 10,
+                              torch.device("cpu"), warmup=2, steps=3, repeats=2)
+    assert len(calls) == 2 + 3 * 2
+    assert result["images_per_second"] > 0 and result["batch_size"] == 10
+    low, high = result["images_per_second_range"]
+    assert low <= result["images_per_second"] <= high
+    with pytest.raises(ValueError, match="steps, repeats >= 1"):
+        bench.time_steps(lambda b: {}, lambda: (1,), 1, torch.device("cpu"), steps=0)
+
+
+def test_host_loader_gives_batches_of_64_on_the_device_and_restarts():
+    feed = bench.host_loader(torch.arange(130.0)[:, None], torch.arange(130), device=torch.device(
+        "cpu"), workers=0)
+    seen = [feed() for _ in range(5)]  # 130 rows give two full batches per pass
+    assert all(x.shape == (64, 1) and y.shape == (64,) for x, y in seen)
+
+
+def test_bench_times_both_models_both_ways_on_the_cpu(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--device", "cpu", "--out", str(out), "--warmup", "1", "--steps", "2",
+            "--repeats", "2"]
+    assert main(argv) == 0
+    record = json.loads(out.read_text())
+    for name in ("distib", "gan"):
+        assert record[name]["public"]["batch_size"] == 64
+        assert record[name]["public"]["images_per_second"] > 0
+        assert record[name]["book"]["images_per_second"] > 0
+        ratio = record[name]["book"]["images_per_second"] / record[name]["public"][
+            "images_per_second"]
+        assert record[name]["speedup"] == pytest.approx(ratio, rel=0.01)
+    assert record["device"] == "cpu" and record["dataloader_workers"] == 0
+    assert record["environment"]["torch"] == torch.__version__
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_time_to_quality_reports_a_target_it_did_not_reach():
+    result = bench.distib_time_to_quality(torch.device("cpu"), max_steps=2, every=1)
+    assert result["steps"] == 2 and len(result["trace"]) == 2
+    assert result["reached"] == (result["last_value"] >= bench.DISTIB_TARGET)
+    assert result["train_seconds"] > 0
