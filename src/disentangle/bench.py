@@ -19,7 +19,6 @@ from A and for TC-GAN to reach a FactorVAE score of 0.85, each the book's way.
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -48,10 +47,12 @@ def _peak_reset(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def _peak_mb(device: torch.device) -> float:
+def _peak_mb(device: torch.device) -> float | None:
+    # On the CPU the only peak the process can read is its whole lifetime's (ru_maxrss), which
+    # would charge one way's memory to the other: none is reported there.
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return None
 
 
 def time_steps(
@@ -65,7 +66,7 @@ def time_steps(
 ) -> dict:
     """Images per second of ``step(next_batch())``: ``warmup`` untimed steps, then ``repeats``
     timed blocks of ``steps`` steps (synchronised with the device at both ends); the median block
-    and its spread, and the peak memory (device memory on CUDA, the process's RSS elsewhere)."""
+    and its spread, and the peak device memory on CUDA (None on the CPU)."""
     if min(warmup, steps, repeats) < 0 or steps == 0 or repeats == 0:
         raise ValueError(f"Need steps, repeats >= 1 and warmup >= 0; got {steps}, {repeats}, "
                          f"{warmup}.")
@@ -85,7 +86,7 @@ def time_steps(
         "images_per_second": round(statistics.median(rates), 1),
         "images_per_second_range": [round(min(rates), 1), round(max(rates), 1)],
         "batch_size": batch_size,
-        "peak_memory_mb": round(_peak_mb(device), 1),
+        "peak_memory_mb": _peak_mb(device),
     }
 
 
@@ -267,8 +268,9 @@ def table(record: dict) -> str:
             continue
         for way in ("public", "book"):
             r = record[name][way]
+            peak = "n/a" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:,.0f}"
             lines.append(f"{name:8s} {way:8s} {r['batch_size']:6d} "
-                         f"{r['images_per_second']:11,.0f} {r['peak_memory_mb']:9,.0f}")
+                         f"{r['images_per_second']:11,.0f} {peak:>9s}")
         lines.append(f"{name:8s} speed-up {record[name]['speedup']:.2f}x")
     for name, result in record.get("time_to_quality", {}).items():
         state = "reached" if result["reached"] else "NOT reached"
