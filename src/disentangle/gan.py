@@ -208,6 +208,8 @@ class TwoLevelGAN(torch.nn.Module):
 
 @dataclass
 class Optimizers:
+    """The players' optimizers, and ``state``: the names a checkpoint stores them under."""
+
     g: torch.optim.Optimizer
     d: torch.optim.Optimizer
     t: torch.optim.Optimizer | None = None
@@ -457,10 +459,7 @@ def run(
         "environment": config.environment(dev),
     }
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
+        out = train.save_run(out_dir, result, history)
         values = torch.linspace(-1, 1, 9)
         grid = viz.traversal_grid(model.generate, torch.zeros(gan_config.code_dim, device=dev),
                                   values=values)

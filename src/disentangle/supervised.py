@@ -387,10 +387,7 @@ def run(
         "environment": config.environment(dev),
     }
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
+        train.save_run(out_dir, metrics, history)
     return metrics
 
 

@@ -14,6 +14,7 @@ that alternates its players.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -275,6 +276,16 @@ def load_checkpoint(
         obj.load_state_dict(payload["state"][name])
     saved = payload["history"]
     return History(saved["steps"], saved["terms"], saved["evaluations"], saved["seconds"])
+
+
+def save_run(out_dir: str | Path, result: dict, history: History) -> Path:
+    """Write a finished run's ``metrics.json`` (``result``) and ``history.json`` to ``out_dir``,
+    next to its checkpoint; returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
+    return out
 
 
 def scaled_lr(base_lr: float, batch_size: int, base_batch: int = 64) -> float:
