@@ -32,6 +32,7 @@ DEVICE_ENV = "DISENTANGLE_DEVICE"
 CACHE_ENV = "DISENTANGLE_CACHE"
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class ProfileError(ValueError):
@@ -69,6 +70,16 @@ def by_profile(profile: str, *, smoke: T, cpu: T, gpu: T) -> T:
     Keyword-only, so every chapter states all three sizes side by side.
     """
     return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[_check_profile(profile, "by_profile")]
+
+
+def settings(kind: type[S], sized: dict, overrides: dict, what: str = "settings") -> S:
+    """The dataclass ``kind`` built from a profile's ``sized`` fields with ``overrides`` on top;
+    an override that names no field raises an error listing the valid ones."""
+    fields = kind.__dataclass_fields__
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise ValueError(f"Unknown {what} {sorted(unknown)}; valid ones are {', '.join(fields)}.")
+    return kind(**{**sized, **overrides})
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:

@@ -92,13 +92,7 @@ class GanConfig:
             cpu={"steps": 2000, "batch_size": 64, "resolution": 32, **SMALL_LATENT},
             gpu={"steps": 20000, "batch_size": 512, "resolution": 64},
         )
-        unknown = set(overrides) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"Unknown GAN settings {sorted(unknown)}; valid ones are "
-                f"{', '.join(cls.__dataclass_fields__)}."
-            )
-        return cls(**{**sized, **overrides})
+        return config.settings(cls, sized, overrides, "GAN settings")
 
 
 def load_ground_truth(name: str, profile: str) -> data.GroundTruthData:

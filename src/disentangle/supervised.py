@@ -193,13 +193,7 @@ class RunConfig:
             cpu={"steps": 2000, "batch_size": 128},
             gpu={"steps": 6000, "batch_size": 1024, "width": 32, "hidden": 512, "decoder": "conv"},
         )
-        unknown = set(overrides) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"Unknown run settings {sorted(unknown)}; valid ones are "
-                f"{', '.join(cls.__dataclass_fields__)}."
-            )
-        return cls(**{**sized, **overrides})
+        return config.settings(cls, sized, overrides, "run settings")
 
 
 def build_model(run: RunConfig, labelled: LabelledData) -> DisTIB | VIB:
