@@ -54,11 +54,11 @@ def test_ksg_is_deterministic_accepts_tensors_and_is_fast():
 
 def test_ksg_breaks_ties_in_discrete_looking_codes():
     # Rounded codes repeat values; without the jitter, points at distance exactly eps would make
-    # the counts ill-defined. With Y = X on 10 levels the estimate should approach log 10 from
-    # below, not blow up.
+    # the counts ill-defined. With Y = X on 10 levels the estimate should land on log 10 (2.303;
+    # seeds 0-3 gave 2.291 to 2.316), not blow up or collapse.
     x = np.random.default_rng(0).integers(0, 10, 3000).astype(float)
     value = est.ksg_mutual_information(x, x.copy())
-    assert 1.5 < value < np.log(10) + 0.1
+    assert abs(value - np.log(10)) < 0.05, value
 
 
 def test_gaussian_encoder_mi_on_a_gaussian_channel():
