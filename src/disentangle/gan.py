@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from disentangle import config, data, info, metrics, objectives, train
+from disentangle import config, data, metrics, objectives, train
 from disentangle.models import Discriminator, Generator, reparameterize
 
 MODELS = ("infogan", "tcgan")
@@ -484,13 +484,6 @@ def read_factors(
     return grid_factors[torch.cat(nearest).numpy()]
 
 
-def plugin_mutual_information(a: np.ndarray, b: np.ndarray) -> float:
-    """I(a; b) in nats of two integer label arrays from their empirical joint histogram."""
-    joint = np.zeros((a.max() + 1, b.max() + 1))
-    np.add.at(joint, (a, b), 1.0)
-    return float(info.mutual_information(joint / joint.sum(), 0, 1))
-
-
 @torch.no_grad()
 def complex_level(
     model: TwoLevelGAN,
@@ -547,9 +540,9 @@ def complex_level(
         "factors": [a, b],
         "atomic_tc": metrics.gaussian_total_correlation(atomic),
         "mi_true": source.mutual_information(a, b),
-        "mi_real_plugin": plugin_mutual_information(factors[:, ka], factors[:, kb]),
-        "mi_generated": plugin_mutual_information(drawn[:, 0].astype(int),
-                                                  drawn[:, 1].astype(int)),
+        "mi_real_plugin": metrics.plugin_mutual_information(factors[:, ka], factors[:, kb]),
+        "mi_generated": metrics.plugin_mutual_information(drawn[:, 0].astype(int),
+                                                          drawn[:, 1].astype(int)),
         "readout_r2": {a: float(r2[0]), b: float(r2[1])},
         "control_r2": {a: float(control[0]), b: float(control[1])},
     }

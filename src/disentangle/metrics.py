@@ -212,7 +212,9 @@ def _joint_labels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a * (int(b.max()) + 1) + b
 
 
-def _mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+def plugin_mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    """I(a; b) in nats of two integer label arrays from their empirical joint histogram (the
+    plug-in estimate H(a) + H(b) - H(a, b))."""
     joint = _entropy_of_labels(_joint_labels(a, b))
     # The plug-in identity can land a rounding error below zero for independent labels.
     return max(_entropy_of_labels(a) + _entropy_of_labels(b) - joint, 0.0)
@@ -232,7 +234,7 @@ def mutual_information_matrix(
     z, v = _as_pair(codes, factors)
     binned = discretize(z, num_bins)
     return np.array(
-        [[_mutual_information(binned[:, j], v[:, k]) for k in range(v.shape[1])]
+        [[plugin_mutual_information(binned[:, j], v[:, k]) for k in range(v.shape[1])]
          for j in range(z.shape[1])]
     )
 
@@ -558,7 +560,7 @@ def mean_pairwise_mutual_information(codes: ArrayLike, num_bins: int = 20) -> fl
     if num_codes < 2:
         raise ValueError("Pairwise mutual information needs at least 2 code dimensions.")
     pairs = [
-        _mutual_information(binned[:, i], binned[:, j])
+        plugin_mutual_information(binned[:, i], binned[:, j])
         for i in range(num_codes) for j in range(i + 1, num_codes)
     ]
     return float(np.mean(pairs))
