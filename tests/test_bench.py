@@ -54,3 +54,24 @@ def test_time_to_quality_reports_a_target_it_did_not_reach():
     assert result["steps"] == 2 and len(result["trace"]) == 2
     assert result["reached"] == (result["last_value"] >= bench.DISTIB_TARGET)
     assert result["train_seconds"] > 0
+
+
+def test_time_evaluate_records_both_classifiers_on_the_same_codes():
+    from disentangle.data import DSpritesStyle
+
+    small = DSpritesStyle(subset={"scale": [0, 5], "orientation": [0, 20], "posX": [0, 16, 31],
+                                  "posY": [0, 31]})
+    sizes = {"num_train": 200, "num_test": 100, "batch_size": 8, "num_variance_estimate": 100}
+    record = bench.time_evaluate(("gbt", "hist"), n_jobs=1, code_dims=4, data=small, **sizes)
+    runs = record["runs"]
+    assert set(runs) == {"gbt", "hist"} and record["sizes"]["num_train"] == 200
+    # Only DCI depends on the classifier: the rest must see the very same codes.
+    for key in ("mig", "beta_vae_eval", "factor_vae_eval"):
+        assert runs["gbt"]["scores"][key] == runs["hist"]["scores"][key]
+    for run in runs.values():
+        assert run["seconds"]["total"] >= run["seconds"]["dci"] > 0
+        assert len(run["dci_importance"]) == 4 and run["factors"] == ["shape", "scale",
+                                                                        "orientation", "posX",
+                                                                        "posY"]
+    lines = bench.evaluate_table(record).splitlines()
+    assert lines[1].startswith("gbt") and lines[2].startswith("hist")

@@ -281,6 +281,10 @@ def test_parallel_dci_equals_serial(split, noisy):
     parallel = metrics.dci(z_train[:300], v_train[:300], z_test[:200], v_test[:200], n_jobs=2)
     np.testing.assert_array_equal(serial["importance"], parallel["importance"])
     assert serial["classifier"] == "gbt"
+    # The factors are fitted most classes first; each column must still belong to its factor.
+    for k in range(v_train.shape[1]):
+        alone = metrics.dci(z_train[:300], v_train[:300, [k]], z_test[:200], v_test[:200, [k]])
+        np.testing.assert_array_equal(parallel["importance"][:, k], alone["importance"][:, 0])
 
 
 def test_fast_dci_classifier_agrees_on_the_clear_cases(split):

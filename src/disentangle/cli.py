@@ -8,7 +8,9 @@
   and a checkpoint (from which an interrupted run resumes) to ``--out``; the GANs also write a
   traversal figure;
 - ``bench`` times training steps the public-code way and the book's way (see
-  :mod:`disentangle.bench`).
+  :mod:`disentangle.bench`);
+- ``time-evaluate`` times :func:`disentangle.metrics.evaluate` with its defaults, once per DCI
+  classifier.
 """
 
 from __future__ import annotations
@@ -126,6 +128,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_evaluate(args: argparse.Namespace) -> int:
+    from disentangle import bench
+
+    record = bench.time_evaluate(tuple(args.classifiers), n_jobs=args.n_jobs,
+                                 code_dims=args.code_dims, seed=args.seed)
+    record["command"] = "python -m disentangle " + " ".join(args.argv)
+    print(bench.evaluate_table(record))
+    out = args.out or config.data_dir() / "results" / "evaluate_cpu.json"
+    print(f"wrote {bench.save(record, out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentangle", description="The book's tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -177,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
     speed.add_argument("--max-steps", type=int, help="cap on the time-to-quality runs")
     speed.set_defaults(run=_bench)
+    protocol = commands.add_parser(
+        "time-evaluate", help="time metrics.evaluate with its defaults on dSprites-style"
+    )
+    protocol.add_argument("--classifiers", nargs="+", default=["gbt", "hist"],
+                          choices=["gbt", "hist"], help="DCI classifiers to time, one run each")
+    protocol.add_argument("--n-jobs", type=int, default=2, help="factors fitted in parallel")
+    protocol.add_argument("--code-dims", type=int, default=10, help="size of the projected code")
+    protocol.add_argument("--seed", type=int, default=0)
+    protocol.add_argument("--out", help="JSON record (default: data/results/evaluate_cpu.json)")
+    protocol.set_defaults(run=_time_evaluate)
     return parser
 
 
