@@ -2,9 +2,11 @@
 
     python book/time_cpu_profile.py                      # every chapter in _toc.yml
     python book/time_cpu_profile.py notebooks/02_information_toolkit.ipynb
+    python book/time_cpu_profile.py --keep executed/ notebooks/05_distib.ipynb
 
 Each chapter runs with papermill (``-p PROFILE cpu``) into a temporary folder, one after the other,
-so the times are those of one reader's machine running one chapter at a time. The times go to
+so the times are those of one reader's machine running one chapter at a time (``--keep DIR``
+keeps the executed notebooks there, to read what each chapter printed). The times go to
 ``data/results/cpu_profile_times.json`` with the command and the environment record of
 ``disentangle.config.environment``; chapters not run this time keep their earlier entry. The table
 in ``book/running.md`` is then rewritten from that file. A chapter that fails is recorded as failed,
@@ -63,14 +65,17 @@ def title(path: Path) -> str:
     return path.stem
 
 
-def run(path: Path, profile: str) -> dict:
-    """Run one chapter with papermill in ``profile`` and return its record."""
+def run(path: Path, profile: str, keep: Path | None = None) -> dict:
+    """Run one chapter with papermill in ``profile`` and return its record; the executed notebook
+    goes to ``keep`` when given."""
     start = time.perf_counter()
     status = "ok"
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(keep) if keep is not None else Path(scratch)
+        out.mkdir(parents=True, exist_ok=True)
         try:
             papermill.execute_notebook(
-                str(path), str(Path(out) / path.name), parameters={"PROFILE": profile},
+                str(path), str(out / path.name), parameters={"PROFILE": profile},
                 cwd=str(path.parent), kernel_name="python3", progress_bar=False,
             )
         except papermill.PapermillExecutionError as err:
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chapters given (default: all in ``_toc.yml``), record and publish their times."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="chapters to time (default: all)")
+    parser.add_argument("--keep", type=Path, help="folder to keep the executed notebooks in")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or toc_chapters()
     record = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"chapters": {}}
@@ -115,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "description": "Wall-clock time of each chapter run alone with papermill in the cpu "
                        "profile.",
         "command": "python book/time_cpu_profile.py"
-                   + "".join(f" {shlex.quote(str(p.relative_to(ROOT)))}" for p in args.notebooks),
+                   + "".join(f" {shlex.quote(str(p.relative_to(ROOT)))}"
+                             for p in paths if args.notebooks),
         "environment": environment,
     })
     failed = False
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         # Other work on the machine slows a chapter down; the load says how busy it was.
         load = round(os.getloadavg()[0], 2)
-        entry = run(path, "cpu")
+        entry = run(path, "cpu", args.keep)
         entry.update(time_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      git_revision=environment["git_revision"], load_average_at_start=load)
         record["chapters"][str(path.relative_to(ROOT))] = entry
