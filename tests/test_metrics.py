@@ -293,6 +293,8 @@ def test_fast_dci_classifier_agrees_on_the_clear_cases(split):
     ideal = metrics.dci(v_train.astype(float), v_train, v_test.astype(float), v_test,
                         classifier="hist")
     assert ideal["disentanglement"] >= 0.99 and ideal["informativeness"] >= 0.99
+    # Scaled like sklearn's impurity importances, so that every factor weighs the same in R.
+    np.testing.assert_allclose(ideal["importance"].sum(axis=0), 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
