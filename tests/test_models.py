@@ -33,6 +33,23 @@ def test_swap_decodes_every_pair():
     assert grid.min() >= 0 and grid.max() <= 1
 
 
+@pytest.mark.parametrize("decoder_trains_a", [True, False])
+def test_decoder_trains_a_decides_whether_the_reconstruction_reaches_a(decoder_trains_a):
+    torch.manual_seed(0)
+    model = DisTIB((1, 8, 8), num_classes=3, dim_a=2, dim_z=2, hidden=8,
+                   decoder_trains_a=decoder_trains_a)
+    x, y = torch.rand(5, 1, 8, 8), torch.randint(0, 3, (5,))
+
+    def gradient(term, encoder):
+        model.zero_grad()
+        objectives.distib_loss(model(x), x, y, 1e-3, "bernoulli")[term].backward()
+        return sum(p.grad.abs().sum() for p in encoder.parameters() if p.grad is not None)
+
+    assert (gradient("reconstruction", model.encoder_a) > 0) == decoder_trains_a
+    assert gradient("reconstruction", model.encoder_z) > 0
+    assert gradient("cross_entropy", model.encoder_a) > 0
+
+
 def test_separate_variance_network_and_clamp():
     shared = GaussianEncoder((1, 28, 28), 4, hidden=16)
     separate = GaussianEncoder((1, 28, 28), 4, hidden=16, separate=True)

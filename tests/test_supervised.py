@@ -12,7 +12,7 @@ from disentangle import supervised
 KEYS = {
     "accuracy_a", "probe_label_from_a", "probe_label_from_z", "probe_nuisance_from_a",
     "probe_nuisance_from_z", "mi_x_a", "mi_x_z", "mi_a_y", "mi_a_z", "fgsm", "profile", "seed",
-    "environment", "wall_seconds", "train_seconds",
+    "environment", "wall_seconds", "train_seconds", "swaps",
 }
 
 
@@ -35,6 +35,8 @@ def test_distib_run_writes_every_metric(distib_digits):
     # Learning happened: 60 steps on 8 x 8 digits are far above the 10% of chance.
     assert metrics["accuracy_a"] > 0.3
     assert 0 <= metrics["fgsm"]["0.3"] <= metrics["fgsm"]["0.1"] <= 1
+    assert set(metrics["swaps"]) == {"label_follows_a", "follows_a", "follows_z", "reconstructed",
+                                     "centre_x_follows_z", "centre_x_follows_a"}
 
 
 def test_a_finished_run_resumes_without_training_again(distib_digits):
@@ -129,3 +131,53 @@ def test_default_out_dir_is_under_the_repository():
     assert supervised.default_out_dir("distib", "dsprites-style", "cpu", 3) == (
         repository / "runs" / "distib_dsprites-style_cpu_seed3"
     )
+
+
+class RowColumnModel(torch.nn.Module):
+    """A stand-in for DisTIB on 1 x 4 x 8 images holding one bright pixel: the label is its row,
+    the style its column. A holds the row and Z the column (or, with ``z_holds_label``, Z holds
+    both and the decoder draws Z's row). The classifier reads the row exactly."""
+
+    swap = supervised.DisTIB.swap
+    image_shape = (1, 4, 8)
+
+    def __init__(self, z_holds_label: bool = False):
+        super().__init__()
+        self.z_holds_label = z_holds_label
+
+    def encode(self, x):
+        pixel = x.flatten(1).argmax(1)
+        row, column = (pixel // 8).float(), (pixel % 8).float()
+        return row[:, None], torch.stack([column, row], 1)
+
+    def decode(self, a, z):
+        row = z[:, 1] if self.z_holds_label else a[:, 0]
+        images = torch.zeros(len(a), *self.image_shape)
+        images[torch.arange(len(a)), 0, row.long(), z[:, 0].long()] = 1.0
+        return images
+
+    def classify(self, x):
+        return torch.nn.functional.one_hot(self.encode(x)[0][:, 0].long(), 4).float()
+
+
+def row_column_data(n: int = 80, seed: int = 0) -> supervised.LabelledData:
+    rng = np.random.default_rng(seed)
+    rows, columns = rng.integers(0, 4, n), rng.integers(0, 8, n)
+    images = torch.zeros(n, 1, 4, 8)
+    images[torch.arange(n), 0, torch.from_numpy(rows), torch.from_numpy(columns)] = 1.0
+    labels = torch.from_numpy(rows)
+    return supervised.LabelledData("rows", "row", (1, 4, 8), 4, images, labels, images, labels)
+
+
+def test_swap_scores_tell_a_working_split_from_a_label_drawn_from_z():
+    data = row_column_data()
+    split = supervised.swap_scores(RowColumnModel(), data, n_pairs=40)
+    assert split["label_follows_a"] == split["follows_a"] == split["reconstructed"] == 1.0
+    assert split["follows_z"] == 0.0
+    assert split["centre_x_follows_z"] == pytest.approx(1.0)
+    assert abs(split["centre_x_follows_a"]) < 0.2
+    leaky = supervised.swap_scores(RowColumnModel(z_holds_label=True), data, n_pairs=40)
+    assert leaky["follows_a"] == 0.0 and leaky["follows_z"] == 1.0
+    assert leaky["reconstructed"] == 1.0
+    with pytest.raises(ValueError, match="smaller n_pairs"):
+        supervised.swap_scores(RowColumnModel(), data, n_pairs=41)

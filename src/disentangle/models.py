@@ -168,6 +168,11 @@ class DisTIB(nn.Module):
     than an MLP does; an MLP decoder is cheap). ``forward`` returns every tensor the bound needs;
     ``encode`` gives the means used for evaluation; ``swap`` decodes the A of one batch with the Z
     of another.
+
+    ``decoder_trains_a=False`` stops the reconstruction's gradient at A: the loss is unchanged, but
+    A's encoder then learns from the classifier and its own KL term only (VIB's objective), and Z
+    and the decoder from the reconstruction. The paper trains every term jointly, the default; the
+    other setting is an ablation that chapter 05 reports.
     """
 
     def __init__(
@@ -184,12 +189,14 @@ class DisTIB(nn.Module):
         separate: bool = False,
         likelihood: str = "bernoulli",
         width: int = 32,
+        decoder_trains_a: bool = True,
     ):
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"Unknown likelihood {likelihood!r}; use 'bernoulli' or 'gaussian'.")
         self.image_shape = tuple(image_shape)
         self.num_classes, self.likelihood = num_classes, likelihood
+        self.decoder_trains_a = decoder_trains_a
         options = dict(hidden=hidden, depth=depth, activation=activation)
         coding = dict(kind=encoder, separate=separate, width=width, **options)
         self.encoder_a = GaussianEncoder(image_shape, dim_a, **coding)
@@ -211,7 +218,9 @@ class DisTIB(nn.Module):
         return {
             **out,
             "logits": self.classifier(a),
-            "reconstruction": self.decoder(torch.cat([a, z], 1)),
+            "reconstruction": self.decoder(
+                torch.cat([a if self.decoder_trains_a else a.detach(), z], 1)
+            ),
         }
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

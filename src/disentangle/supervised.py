@@ -179,6 +179,7 @@ class RunConfig:
     width: int = 16
     hidden: int = 256
     likelihood: str = "bernoulli"
+    decoder_trains_a: bool = True
     steps: int = 2000
     batch_size: int = 128
     lr: float = 2e-3
@@ -211,6 +212,7 @@ def build_model(run: RunConfig, labelled: LabelledData) -> DisTIB | VIB:
             dim_z=run.dim_z,
             decoder=run.decoder if convolvable else "mlp",
             likelihood=run.likelihood,
+            decoder_trains_a=run.decoder_trains_a,
             **networks,
         )
     return VIB(labelled.image_shape, labelled.num_classes, dim_z=run.dim_a, **networks)
@@ -299,13 +301,66 @@ def probe(codes: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
     return float(model.score(scaler.transform(codes[half:]), target[half:]))
 
 
+def centre_x(images: torch.Tensor) -> torch.Tensor:
+    """The horizontal centre of mass of each image (n, C, H, W), in pixels from the left."""
+    columns = torch.arange(images.shape[-1], dtype=images.dtype, device=images.device)
+    mass = images.sum(dim=(-1, -2, -3)).clamp_min(1e-6)
+    return (images.sum(dim=(-2, -3)) * columns).sum(-1) / mass
+
+
+@torch.no_grad()
+def swap_scores(model: DisTIB, labelled: LabelledData, n_pairs: int = 64) -> dict[str, float]:
+    """What DisTIB's swaps follow, on every pair of the first ``2 * n_pairs`` test images: the A of
+    image i (i < n_pairs) decoded with the Z of image n_pairs + j, each swap classified with the
+    model's own classifier.
+
+    - ``label_follows_a``: swaps classified as the label of their A image, over all pairs;
+    - ``follows_a`` and ``follows_z``: on the pairs whose two images have different labels, swaps
+      classified as the label of the A image and of the Z image (a split that works has the first
+      well above the second; a Z that carries the label drawn reverses them);
+    - ``reconstructed``: unswapped decoded images classified as their label, the ceiling of the
+      first three (a decoded image is blurrier than a real one);
+    - ``centre_x_follows_z`` and ``centre_x_follows_a``: correlations of each swap's horizontal
+      centre of mass with that of its Z and its A image (the style should follow Z).
+    """
+    if 2 * n_pairs > len(labelled.y_test):
+        raise ValueError(
+            f"swap_scores needs 2 * n_pairs = {2 * n_pairs} test images; the data has "
+            f"{len(labelled.y_test)}. Pass a smaller n_pairs."
+        )
+    model.eval()
+    x_a, x_z = labelled.test_images(0, n_pairs), labelled.test_images(n_pairs, 2 * n_pairs)
+    y_a = labelled.y_test[:n_pairs, None].expand(n_pairs, n_pairs)
+    y_z = labelled.y_test[n_pairs : 2 * n_pairs][None, :].expand(n_pairs, n_pairs)
+    swapped = model.swap(x_a, x_z).flatten(0, 1)
+    predicted = model.classify(swapped).argmax(1).reshape(n_pairs, n_pairs)
+    unswapped = model.classify(model.decode(*model.encode(x_a))).argmax(1)
+    differ = y_a != y_z
+    centre = centre_x(swapped.float()).cpu().numpy()
+    from_a = centre_x(x_a.float())[:, None].expand(n_pairs, n_pairs).flatten().cpu().numpy()
+    from_z = centre_x(x_z.float())[None, :].expand(n_pairs, n_pairs).flatten().cpu().numpy()
+
+    def correlation(u: np.ndarray, v: np.ndarray) -> float:
+        # A swap that ignores one source has a constant centre along it: no correlation, not NaN.
+        return float(np.corrcoef(u, v)[0, 1]) if u.std() > 0 and v.std() > 0 else 0.0
+
+    return {
+        "label_follows_a": float((predicted == y_a).float().mean()),
+        "follows_a": float((predicted == y_a)[differ].float().mean()),
+        "follows_z": float((predicted == y_z)[differ].float().mean()),
+        "reconstructed": float((unswapped == labelled.y_test[:n_pairs]).float().mean()),
+        "centre_x_follows_z": correlation(centre, from_z),
+        "centre_x_follows_a": correlation(centre, from_a),
+    }
+
+
 def evaluate_model(
     model: DisTIB | VIB, labelled: LabelledData, seed: int = 0, fgsm_points: int = 2000
 ) -> dict:
     """What the codes hold, for ``metrics.json``: accuracy from A (VIB's one code counts as A),
     probes for the label and every nuisance factor from each code, information estimates in nats
     (I(X;A) and I(X;Z) by Monte Carlo over the test posteriors, I(A;Y) from the classifier, I(A;Z)
-    by KSG on the means), and FGSM accuracies."""
+    by KSG on the means), what DisTIB's swaps follow (:func:`swap_scores`), and FGSM accuracies."""
     coded = encode_test(model, labelled)
     labels = labelled.y_test.cpu().numpy()
     is_distib = isinstance(model, DisTIB)
@@ -335,6 +390,7 @@ def evaluate_model(
         result["mi_a_z"] = estimators.ksg_mutual_information(
             coded["mean_a"], coded["mean_z"], seed=seed
         )
+        result["swaps"] = swap_scores(model, labelled, min(64, len(labelled.y_test) // 2))
     attacked = labelled.test_images(0, fgsm_points)
     result["fgsm"] = {
         str(eps): acc
