@@ -86,6 +86,25 @@ def test_command_line_names_bad_data():
     assert done.returncode == 2 and "valid names are dsprites-style" in done.stderr
 
 
+def test_command_line_stops_the_reconstruction_at_a_for_distib_only(tmp_path):
+    out = tmp_path / "ablation"
+    done = subprocess.run(
+        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
+         "--profile", "smoke", "--stop-reconstruction-at-a", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["decoder_trains_a"] is False
+    assert "--stop-reconstruction-at-a" in metrics["command"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
+         "--stop-reconstruction-at-a"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode == 2 and "VIB has no decoder" in refused.stderr
+
+
 def test_load_or_train_trains_once_then_loads(tmp_path):
     out = tmp_path / "run"
     first = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,

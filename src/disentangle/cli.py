@@ -86,8 +86,11 @@ def _train(args: argparse.Namespace) -> int:
     gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
                    "info_weight": args.info_weight}
     if args.model in gan.MODELS:
-        if args.label or args.beta is not None:
-            raise ValueError("--label and --beta belong to distib and vib, not to the GANs.")
+        if args.label or args.beta is not None or args.stop_reconstruction_at_a:
+            raise ValueError(
+                "--label, --beta and --stop-reconstruction-at-a belong to distib and vib, not to "
+                "the GANs."
+            )
         options = {k: v for k, v in gan_options.items() if v is not None}
         _, _, metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
                           device=args.device, progress=not args.quiet, **options)
@@ -98,9 +101,12 @@ def _train(args: argparse.Namespace) -> int:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise ValueError(f"{flags} belong(s) to infogan and tcgan, not to {args.model}.")
+        if args.stop_reconstruction_at_a and args.model != "distib":
+            raise ValueError("--stop-reconstruction-at-a belongs to distib: VIB has no decoder.")
+        ablation = {"decoder_trains_a": False} if args.stop_reconstruction_at_a else {}
         metrics = supervised.run(
             args.model, args.data, label=args.label, profile=profile, seed=args.seed,
-            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet,
+            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet, **ablation,
         )
         shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
     written = Path(out) / "metrics.json"
@@ -168,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--beta", type=float, help="distib, vib: weight of the compression terms")
+    fit.add_argument("--stop-reconstruction-at-a", action="store_true",
+                     help="distib: the reconstruction does not train A's encoder (the ablation of "
+                          "chapter 05; the paper trains every term jointly)")
     fit.add_argument("--estimator", choices=["mws", "drt"],
                      help="tcgan: total-correlation estimator (default mws)")
     fit.add_argument("--tc-weight", type=float, help="tcgan: weight of the TC penalty")
