@@ -88,8 +88,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.model in gan.MODELS:
         if args.label or args.beta is not None or args.stop_reconstruction_at_a:
             raise ValueError(
-                "--label and --beta belong to distib and vib, --stop-reconstruction-at-a to "
-                "distib; none of them to the GANs."
+                "--label and --beta belong to distib and vib and --stop-reconstruction-at-a to "
+                "distib, not to the GANs."
             )
         options = {k: v for k, v in gan_options.items() if v is not None}
         _, _, metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
