@@ -87,16 +87,27 @@ def test_command_line_names_bad_data():
 
 
 def test_command_line_stops_the_reconstruction_at_a_for_distib_only(tmp_path):
-    out = tmp_path / "ablation"
     done = subprocess.run(
         [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
-         "--profile", "smoke", "--stop-reconstruction-at-a", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300,
+         "--profile", "smoke", "--stop-reconstruction-at-a", "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
+    # The ablation has its own default folder, which load_or_train finds when asked for it.
+    out = supervised.default_out_dir("distib", "digits", "smoke", 0, root=tmp_path,
+                                     decoder_trains_a=False)
+    assert out.name == "distib_digits_smoke_seed0_stop-reconstruction-at-a"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["decoder_trains_a"] is False
     assert "--stop-reconstruction-at-a" in metrics["command"]
+    loaded = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                      progress=False, decoder_trains_a=False)
+    assert not loaded.trained and not loaded.model.decoder_trains_a
+    with pytest.raises(ValueError, match="holds the run"):
+        supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out, progress=False)
+    with pytest.raises(ValueError, match="vib has no decoder"):
+        supervised.load_or_train("vib", "digits", profile="smoke", progress=False,
+                                 decoder_trains_a=False)
     refused = subprocess.run(
         [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
          "--stop-reconstruction-at-a"],

@@ -82,7 +82,10 @@ def _train(args: argparse.Namespace) -> int:
     from disentangle import gan, supervised
 
     profile = config.resolve_profile(args.profile)
-    out = args.out or f"runs/{args.model}_{args.data}_{profile}_seed{args.seed}"
+    out = args.out or str(supervised.default_out_dir(
+        args.model, args.data, profile, args.seed, root=".",
+        decoder_trains_a=not args.stop_reconstruction_at_a,
+    ))
     gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
                    "info_weight": args.info_weight}
     if args.model in gan.MODELS:

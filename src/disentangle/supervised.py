@@ -447,9 +447,12 @@ def default_out_dir(
     profile: str | None = None,
     seed: int = 0,
     root: str | Path | None = None,
+    decoder_trains_a: bool = True,
 ) -> Path:
     """The folder ``python -m disentangle train MODEL --data DATASET`` writes to when it is given
-    no ``--out``: ``runs/{model}_{dataset}_{profile}_seed{seed}`` under ``root``.
+    no ``--out``: ``runs/{model}_{dataset}_{profile}_seed{seed}`` under ``root``, with the suffix
+    ``_stop-reconstruction-at-a`` for DisTIB's ablation (``decoder_trains_a=False``), so that the
+    ablation never overwrites, or is loaded as, the paper's model.
 
     ``root`` defaults to the repository this library is installed from (an editable install, as
     the book's is), the folder the command is run from in the README, so that a chapter, which runs
@@ -459,7 +462,8 @@ def default_out_dir(
         repository = Path(__file__).resolve().parents[2]
         root = repository if (repository / "pyproject.toml").exists() else Path.cwd()
     profile = config.resolve_profile(profile)
-    return Path(root) / "runs" / f"{model_name}_{dataset}_{profile}_seed{seed}"
+    suffix = "" if decoder_trains_a else "_stop-reconstruction-at-a"
+    return Path(root) / "runs" / f"{model_name}_{dataset}_{profile}_seed{seed}{suffix}"
 
 
 @dataclass
@@ -485,9 +489,11 @@ def load_or_train(
     out_dir: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    decoder_trains_a: bool = True,
 ) -> TrainedModel:
     """The model of the run in ``out_dir`` (default: :func:`default_out_dir`, where the command
     line writes): loaded when the folder holds a finished run, trained otherwise.
+    ``decoder_trains_a=False`` asks for DisTIB's ablation (``--stop-reconstruction-at-a``).
 
     The settings are those recorded in the folder's ``metrics.json`` when it has one (as
     ``python -m disentangle train`` writes it, whatever ``--beta`` or ``--label`` it was given),
@@ -498,12 +504,17 @@ def load_or_train(
     ``metrics.json`` is written: :func:`run` on the same folder adds it without training again).
     The model comes back on the device in eval mode.
     """
+    if model_name != "distib" and not decoder_trains_a:
+        raise ValueError(
+            f"decoder_trains_a=False is DisTIB's ablation; {model_name} has no decoder."
+        )
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
-        model_name, dataset, profile, seed
+        model_name, dataset, profile, seed, decoder_trains_a=decoder_trains_a
     )
-    settings = RunConfig.for_profile(profile, model=model_name, seed=seed)
+    ablation = {} if decoder_trains_a else {"decoder_trains_a": False}
+    settings = RunConfig.for_profile(profile, model=model_name, seed=seed, **ablation)
     recorded = out / "metrics.json"
     if recorded.exists():
         metrics = json.loads(recorded.read_text())
@@ -511,6 +522,8 @@ def load_or_train(
         if label is not None:
             asked["label"] = label
         found = {key: metrics.get(key) for key in asked}
+        asked["decoder_trains_a"] = decoder_trains_a
+        found["decoder_trains_a"] = metrics["config"].get("decoder_trains_a", True)
         if found != asked:
             raise ValueError(f"{out} holds the run {found}, not {asked}; use another folder.")
         settings = RunConfig(**metrics["config"])
