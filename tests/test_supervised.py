@@ -12,7 +12,8 @@ from disentangle import supervised
 KEYS = {
     "accuracy_a", "probe_label_from_a", "probe_label_from_z", "probe_nuisance_from_a",
     "probe_nuisance_from_z", "mi_x_a", "mi_x_z", "mi_a_y", "mi_a_z", "fgsm", "profile", "seed",
-    "environment", "wall_seconds", "train_seconds", "swaps",
+    "environment", "wall_seconds", "train_seconds", "swaps", "probe_label_from_a_sampled",
+    "probe_label_from_z_sampled", "probe_nuisance_from_a_sampled", "probe_nuisance_from_z_sampled",
 }
 
 
@@ -54,6 +55,26 @@ def test_labelled_dsprites_has_nuisance_factors():
     first = labelled.x_train[torch.arange(4)]
     assert first.shape == (4, 1, 64, 64) and set(first.unique().tolist()) <= {0.0, 1.0}
     assert len(np.intersect1d(labelled.x_train.index.numpy(), labelled.x_test.index.numpy())) == 0
+
+
+def test_sampled_probes_see_only_what_survives_the_posterior_noise(monkeypatch):
+    # A label code whose means carry the scale as a trace 100 times smaller than its unit noise:
+    # a probe on the means reads the scale, a probe on a sample of the code does not.
+    cpu = torch.device("cpu")
+    labelled = supervised.load_labelled("dsprites-style", None, "smoke", 0, cpu)
+    labels = labelled.y_test.numpy()
+    scale = labelled.nuisance_test["scale"]
+    mean = np.zeros((len(labels), 4))
+    mean[np.arange(len(labels)), labels] = 3.0
+    mean[:, 3] = 0.01 * scale
+    coded = {"mean_a": mean, "log_var_a": np.zeros_like(mean), "logits": mean[:, :3]}
+    monkeypatch.setattr(supervised, "encode_test", lambda model, data: coded)
+    vib = supervised.VIB(labelled.image_shape, 3, dim_z=4, hidden=16)
+    metrics = supervised.evaluate_model(vib, labelled, seed=0, fgsm_points=8)
+    chance = metrics["nuisance_chance"]["scale"]
+    assert metrics["probe_nuisance_from_a"]["scale"] > chance + 0.5
+    assert metrics["probe_nuisance_from_a_sampled"]["scale"] < chance + 0.1
+    assert metrics["probe_label_from_a_sampled"] > 0.8  # the label is far above the noise
 
 
 def test_bad_run_settings_are_named():
