@@ -57,6 +57,16 @@ def test_labelled_dsprites_has_nuisance_factors():
     assert len(np.intersect1d(labelled.x_train.index.numpy(), labelled.x_test.index.numpy())) == 0
 
 
+def test_upright_dsprites_holds_every_sprite_at_one_orientation():
+    cpu = torch.device("cpu")
+    for profile, n_train in (("smoke", 652), ("cpu", 14_432), ("gpu", 14_432)):
+        labelled = supervised.load_labelled("dsprites-style-upright", None, profile, 0, cpu)
+        # orientation has one value, so it is no nuisance factor; the test set fits in the grid
+        assert set(labelled.nuisance_test) == {"scale", "posX", "posY"}
+        assert (len(labelled.y_train), labelled.label) == (n_train, "shape")
+        assert len(labelled.y_test) == (500 if profile == "smoke" else 4_000)
+
+
 def test_sampled_probes_see_only_what_survives_the_posterior_noise(monkeypatch):
     # A label code whose means carry the scale as a trace 100 times smaller than its unit noise:
     # a probe on the means reads the scale, a probe on a sample of the code does not.

@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("train", help="train a model and evaluate it")
     fit.add_argument("model", choices=["distib", "vib", "infogan", "tcgan"])
     fit.add_argument("--data", default="dsprites-style",
-                     help="distib, vib: dsprites-style, styled-digits, digits, mnist or "
-                          "fashion-mnist; infogan, tcgan: dsprites-style, dsprites-style-tied "
-                          "or styled-digits")
+                     help="distib, vib: dsprites-style, dsprites-style-upright, styled-digits, "
+                          "digits, mnist or fashion-mnist; infogan, tcgan: dsprites-style, "
+                          "dsprites-style-tied or styled-digits")
     fit.add_argument("--label", help="distib, vib: the factor used as the label")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
