@@ -135,8 +135,8 @@ def load_labelled(
         grid = data.DSpritesStyle(subset=subset)
     elif name == "dsprites-style-upright":
         # Every sprite at orientation 0: what an image shows of its rotation depends on its shape
-        # (a square repeats every 90 degrees, an ellipse every 180), so only without rotation can
-        # a style code hold all of the style and none of the shape. 18,432 images in all.
+        # (a square repeats every 90 degrees, an ellipse every 180), so a style code that holds
+        # the rotation holds some of the shape. 18,432 images in all.
         smoke = {"posX": range(0, 32, 4), "posY": range(0, 32, 4)}
         grid = data.DSpritesStyle(
             subset={"orientation": [0], **config.by_profile(profile, smoke=smoke, cpu={}, gpu={})}
