@@ -67,6 +67,16 @@ def test_vib_outputs():
     assert set(out) == {"mean_z", "log_var_z", "logits"} and out["logits"].shape == (5, 10)
 
 
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_the_activation_reaches_every_layer(kind):
+    # A ReLU left in a convolution can go silent for every image and stop all gradient to its
+    # code; a model built with LeakyReLU must have none.
+    model = DisTIB((1, 32, 32), 3, encoder=kind, decoder=kind, hidden=16, width=4,
+                   activation="leaky_relu")
+    kinds = {type(layer) for layer in model.modules()}
+    assert torch.nn.LeakyReLU in kinds and torch.nn.ReLU not in kinds
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

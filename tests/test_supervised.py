@@ -221,6 +221,26 @@ class RowColumnModel(torch.nn.Module):
         return torch.nn.functional.one_hot(self.encode(x)[0][:, 0].long(), 4).float()
 
 
+class GamedModel(RowColumnModel):
+    """A stand-in whose decoder draws Z's row and hides A's row in a faint mark that only its own
+    classifier reads: the way a decoder trained against the model's classifier games it."""
+
+    def __init__(self):
+        super().__init__(z_holds_label=True)
+
+    def decode(self, a, z):
+        images = super().decode(a, z)
+        mark = (z[:, 0].long() + 4) % 8
+        images[torch.arange(len(a)), 0, a[:, 0].long(), mark] = 0.5
+        return images
+
+    def classify(self, x):
+        flat = x.flatten(1)
+        faint = (flat - 0.5).abs() < 0.1
+        pixel = torch.where(faint.any(1), faint.float().argmax(1), flat.argmax(1))
+        return torch.nn.functional.one_hot(pixel // 8, 4).float()
+
+
 def row_column_data(n: int = 80, seed: int = 0) -> supervised.LabelledData:
     rng = np.random.default_rng(seed)
     rows, columns = rng.integers(0, 4, n), rng.integers(0, 8, n)
@@ -242,3 +262,18 @@ def test_swap_scores_tell_a_working_split_from_a_label_drawn_from_z():
     assert leaky["reconstructed"] == 1.0
     with pytest.raises(ValueError, match="smaller n_pairs"):
         supervised.swap_scores(RowColumnModel(), data, n_pairs=41)
+
+
+def test_an_independent_judge_sees_through_swaps_that_game_the_models_classifier():
+    data = row_column_data()
+    fooled = supervised.swap_scores(GamedModel(), data, n_pairs=40)
+    assert fooled["follows_a"] == 1.0 and fooled["follows_z"] == 0.0
+    judged = supervised.swap_scores(GamedModel(), data, n_pairs=40, judge=RowColumnModel().classify)
+    assert judged["follows_a"] == 0.0 and judged["follows_z"] == 1.0
+    assert judged["reconstructed"] == 1.0
+
+
+def test_the_run_settings_choose_the_activation():
+    model = supervised.build_model(supervised.RunConfig(activation="leaky_relu"), row_column_data())
+    kinds = {type(layer) for layer in model.modules()}
+    assert torch.nn.LeakyReLU in kinds and torch.nn.ReLU not in kinds

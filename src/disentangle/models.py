@@ -32,9 +32,11 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def conv_trunk(image_shape: Sequence[int], width: int = 32) -> tuple[nn.Sequential, int]:
-    """Stride-2 convolutions from (C, 28, 28) or (C, 64, 64) down to 4 x 4 (3 x 3 for 28),
-    flattened. Returns the trunk and its output size."""
+def conv_trunk(
+    image_shape: Sequence[int], width: int = 32, activation: str = "relu"
+) -> tuple[nn.Sequential, int]:
+    """Stride-2 convolutions from (C, 28, 28) or (C, 64, 64) down to 4 x 4 (3 x 3 for 28), each
+    followed by ``activation``, flattened. Returns the trunk and its output size."""
     channels, height, width_px = image_shape
     if (height, width_px) not in ((28, 28), (32, 32), (64, 64)):
         raise ValueError(
@@ -44,7 +46,7 @@ def conv_trunk(image_shape: Sequence[int], width: int = 32) -> tuple[nn.Sequenti
     widths = [channels, width, width, 2 * width] + ([2 * width] if height == 64 else [])
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
-        layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), _activation(activation)]
     layers.append(nn.Flatten())
     trunk = nn.Sequential(*layers)
     with torch.no_grad():
@@ -76,7 +78,7 @@ class GaussianEncoder(nn.Module):
 
         def body() -> tuple[nn.Module, int]:
             if kind == "conv":
-                trunk, size = conv_trunk(image_shape, width)
+                trunk, size = conv_trunk(image_shape, width, activation)
                 head = nn.Sequential(nn.Linear(size, hidden), _activation(activation))
                 return nn.Sequential(trunk, head), hidden
             inputs = int(torch.tensor(image_shape).prod())
@@ -139,9 +141,9 @@ class Decoder(nn.Module):
             for k, w in enumerate(widths):
                 layers.append(nn.ConvTranspose2d(previous, w, 4, stride=2, padding=1))
                 if k < len(widths) - 1:
-                    layers.append(nn.ReLU())
+                    layers.append(_activation(activation))
                 previous = w
-            layers += [nn.ReLU(), nn.Conv2d(previous, channels, 3, padding=1)]
+            layers += [_activation(activation), nn.Conv2d(previous, channels, 3, padding=1)]
             self.net = nn.Sequential(*layers)
         else:
             raise ValueError(f"Unknown decoder kind {kind!r}; use 'mlp' or 'conv'.")

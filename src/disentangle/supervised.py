@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,7 +190,9 @@ class RunConfig:
     """What a run is: the model, its objective weights, its networks and how long it trains. The
     defaults are the book's choices (the papers leave them open); ``for_profile`` sizes a run.
     The reconstruction weight 0.005 was chosen from three seeds each of 0.01, 0.005 and 0.003
-    (``data/results/distib_reconstruction_weight_cpu_sweep.json``)."""
+    (``data/results/distib_reconstruction_weight_cpu_sweep.json``). ``activation`` is that of
+    every layer; ``"leaky_relu"`` (the paper's) cannot fall silent for every image, as ReLU
+    convolutions did in a run on upright sprites (``distib_dsprites_upright_cpu_runs.json``)."""
 
     model: str = "distib"
     beta: float = 1e-3
@@ -200,6 +203,7 @@ class RunConfig:
     decoder: str = "mlp"
     width: int = 16
     hidden: int = 256
+    activation: str = "relu"
     likelihood: str = "bernoulli"
     decoder_trains_a: bool = True
     steps: int = 2000
@@ -225,7 +229,7 @@ def build_model(run: RunConfig, labelled: LabelledData) -> DisTIB | VIB:
         raise ValueError(f"Unknown model {run.model!r}; valid models are {', '.join(MODELS)}.")
     convolvable = labelled.image_shape[1] in (28, 32, 64)
     encoder = run.encoder if convolvable else "mlp"
-    networks = dict(encoder=encoder, hidden=run.hidden, width=run.width)
+    networks = dict(encoder=encoder, hidden=run.hidden, width=run.width, activation=run.activation)
     if run.model == "distib":
         return DisTIB(
             labelled.image_shape,
@@ -250,11 +254,12 @@ def loss_for(run: RunConfig, model: DisTIB | VIB):
 
 
 def training_parts(
-    run: RunConfig, labelled: LabelledData, device: torch.device
+    run: RunConfig, labelled: LabelledData, device: str | torch.device
 ) -> tuple[DisTIB | VIB, torch.optim.Optimizer, train.StepFn, train.TensorBatches]:
     """Everything a supervised run trains with, the book's way: the model, its optimizer, the
     step (on a model compiled on CUDA where the compiler works) and batches drawn on the device.
     :func:`fit_model` and the benchmark share it."""
+    device = config.get_device(device)
     config.seed_everything(run.seed)
     model = build_model(run, labelled).to(device)
     optimizer = torch.optim.Adam(
@@ -275,7 +280,7 @@ def training_parts(
 def fit_model(
     run: RunConfig,
     labelled: LabelledData,
-    device: torch.device,
+    device: str | torch.device,
     out_dir: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[DisTIB | VIB, train.History]:
@@ -331,10 +336,20 @@ def centre_x(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def swap_scores(model: DisTIB, labelled: LabelledData, n_pairs: int = 64) -> dict[str, float]:
+def swap_scores(
+    model: DisTIB,
+    labelled: LabelledData,
+    n_pairs: int = 64,
+    judge: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, float]:
     """What DisTIB's swaps follow, on every pair of the first ``2 * n_pairs`` test images: the A of
-    image i (i < n_pairs) decoded with the Z of image n_pairs + j, each swap classified with the
-    model's own classifier.
+    image i (i < n_pairs) decoded with the Z of image n_pairs + j, each swap classified by
+    ``judge`` (images to logits), by default the model's own classifier.
+
+    The model's classifier reads A's encoder, so a decoder trained against it could draw marks
+    that only it reads; an independent judge, such as a VIB trained on the real images, shares
+    none of its parameters. Any judge reads decoded images (blurrier than real ones) less well
+    than real ones: ``reconstructed`` says how much less.
 
     - ``label_follows_a``: swaps classified as the label of their A image, over all pairs;
     - ``follows_a`` and ``follows_z``: on the pairs whose two images have different labels, swaps
@@ -355,8 +370,9 @@ def swap_scores(model: DisTIB, labelled: LabelledData, n_pairs: int = 64) -> dic
     y_a = labelled.y_test[:n_pairs, None].expand(n_pairs, n_pairs)
     y_z = labelled.y_test[n_pairs : 2 * n_pairs][None, :].expand(n_pairs, n_pairs)
     swapped = model.swap(x_a, x_z).flatten(0, 1)
-    predicted = model.classify(swapped).argmax(1).reshape(n_pairs, n_pairs)
-    unswapped = model.classify(model.decode(*model.encode(x_a))).argmax(1)
+    classify = model.classify if judge is None else judge
+    predicted = classify(swapped).argmax(1).reshape(n_pairs, n_pairs)
+    unswapped = classify(model.decode(*model.encode(x_a))).argmax(1)
     differ = y_a != y_z
     centre = centre_x(swapped.float()).cpu().numpy()
     from_a = centre_x(x_a.float())[:, None].expand(n_pairs, n_pairs).flatten().cpu().numpy()
