@@ -147,6 +147,34 @@ def test_command_line_stops_the_reconstruction_at_a_for_distib_only(tmp_path):
     assert refused.returncode == 2 and "VIB has no decoder" in refused.stderr
 
 
+def test_command_line_trains_another_activation_into_its_own_folder(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
+         "--profile", "smoke", "--stop-reconstruction-at-a", "--activation", "leaky_relu",
+         "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = supervised.default_out_dir("distib", "digits", "smoke", 0, root=tmp_path,
+                                     decoder_trains_a=False, activation="leaky_relu")
+    assert out.name == "distib_digits_smoke_seed0_stop-reconstruction-at-a_leaky-relu"
+    assert json.loads((out / "metrics.json").read_text())["config"]["activation"] == "leaky_relu"
+    loaded = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                      progress=False, decoder_trains_a=False,
+                                      activation="leaky_relu")
+    assert not loaded.trained
+    assert torch.nn.LeakyReLU in {type(layer) for layer in loaded.model.modules()}
+    # A ReLU model has the same shapes: only the recorded settings keep it from loading this one.
+    with pytest.raises(ValueError, match="holds the run"):
+        supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                 progress=False, decoder_trains_a=False)
+    refused = subprocess.run(
+        [sys.executable, "-m", "disentangle", "train", "infogan", "--activation", "leaky_relu"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode == 2 and "--activation belong to distib and vib" in refused.stderr
+
+
 def test_load_or_train_trains_once_then_loads(tmp_path):
     out = tmp_path / "run"
     first = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,

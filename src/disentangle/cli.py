@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config
+from disentangle import config, models
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -84,15 +84,15 @@ def _train(args: argparse.Namespace) -> int:
     profile = config.resolve_profile(args.profile)
     out = args.out or str(supervised.default_out_dir(
         args.model, args.data, profile, args.seed, root=".",
-        decoder_trains_a=not args.stop_reconstruction_at_a,
+        decoder_trains_a=not args.stop_reconstruction_at_a, activation=args.activation or "relu",
     ))
     gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
                    "info_weight": args.info_weight}
     if args.model in gan.MODELS:
-        if args.label or args.beta is not None or args.stop_reconstruction_at_a:
+        if args.label or args.beta is not None or args.activation or args.stop_reconstruction_at_a:
             raise ValueError(
-                "--label and --beta belong to distib and vib and --stop-reconstruction-at-a to "
-                "distib, not to the GANs."
+                "--label, --beta and --activation belong to distib and vib and "
+                "--stop-reconstruction-at-a to distib, not to the GANs."
             )
         options = {k: v for k, v in gan_options.items() if v is not None}
         _, _, metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
@@ -106,10 +106,12 @@ def _train(args: argparse.Namespace) -> int:
             raise ValueError(f"{flags} belong(s) to infogan and tcgan, not to {args.model}.")
         if args.stop_reconstruction_at_a and args.model != "distib":
             raise ValueError("--stop-reconstruction-at-a belongs to distib: VIB has no decoder.")
-        ablation = {"decoder_trains_a": False} if args.stop_reconstruction_at_a else {}
+        chosen = {"decoder_trains_a": False} if args.stop_reconstruction_at_a else {}
+        if args.activation:
+            chosen["activation"] = args.activation
         metrics = supervised.run(
             args.model, args.data, label=args.label, profile=profile, seed=args.seed,
-            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet, **ablation,
+            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet, **chosen,
         )
         shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
     written = Path(out) / "metrics.json"
@@ -180,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--stop-reconstruction-at-a", action="store_true",
                      help="distib: the reconstruction does not train A's encoder (the ablation of "
                           "chapter 05; the paper trains every term jointly)")
+    fit.add_argument("--activation", choices=list(models.ACTIVATIONS),
+                     help="distib, vib: the networks' activation (default relu; chapter 05 trains "
+                          "upright sprites with leaky_relu, which cannot fall silent)")
     fit.add_argument("--estimator", choices=["mws", "drt"],
                      help="tcgan: total-correlation estimator (default mws)")
     fit.add_argument("--tc-weight", type=float, help="tcgan: weight of the TC penalty")

@@ -497,11 +497,13 @@ def default_out_dir(
     seed: int = 0,
     root: str | Path | None = None,
     decoder_trains_a: bool = True,
+    activation: str = "relu",
 ) -> Path:
     """The folder ``python -m disentangle train MODEL --data DATASET`` writes to when it is given
     no ``--out``: ``runs/{model}_{dataset}_{profile}_seed{seed}`` under ``root``, with the suffix
-    ``_stop-reconstruction-at-a`` for DisTIB's ablation (``decoder_trains_a=False``), so that the
-    ablation never overwrites, or is loaded as, the paper's model.
+    ``_stop-reconstruction-at-a`` for DisTIB's ablation (``decoder_trains_a=False``) and, for an
+    activation other than ReLU, its name (``_leaky-relu``), so that a run of other settings never
+    overwrites, or is loaded as, the book's default model (the networks' shapes are the same).
 
     ``root`` defaults to the repository this library is installed from (an editable install, as
     the book's is), the folder the command is run from in the README, so that a chapter, which runs
@@ -512,6 +514,8 @@ def default_out_dir(
         root = repository if (repository / "pyproject.toml").exists() else Path.cwd()
     profile = config.resolve_profile(profile)
     suffix = "" if decoder_trains_a else "_stop-reconstruction-at-a"
+    if activation != "relu":
+        suffix += "_" + activation.replace("_", "-")
     return Path(root) / "runs" / f"{model_name}_{dataset}_{profile}_seed{seed}{suffix}"
 
 
@@ -539,10 +543,12 @@ def load_or_train(
     device: str | torch.device | None = None,
     progress: bool = True,
     decoder_trains_a: bool = True,
+    activation: str = "relu",
 ) -> TrainedModel:
     """The model of the run in ``out_dir`` (default: :func:`default_out_dir`, where the command
     line writes): loaded when the folder holds a finished run, trained otherwise.
-    ``decoder_trains_a=False`` asks for DisTIB's ablation (``--stop-reconstruction-at-a``).
+    ``decoder_trains_a=False`` asks for DisTIB's ablation (``--stop-reconstruction-at-a``) and
+    ``activation`` for the networks' activation (``--activation``).
 
     The settings are those recorded in the folder's ``metrics.json`` when it has one (as
     ``python -m disentangle train`` writes it, whatever ``--beta`` or ``--label`` it was given),
@@ -560,10 +566,10 @@ def load_or_train(
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
-        model_name, dataset, profile, seed, decoder_trains_a=decoder_trains_a
+        model_name, dataset, profile, seed, decoder_trains_a=decoder_trains_a, activation=activation
     )
-    ablation = {} if decoder_trains_a else {"decoder_trains_a": False}
-    settings = RunConfig.for_profile(profile, model=model_name, seed=seed, **ablation)
+    chosen = {"decoder_trains_a": decoder_trains_a, "activation": activation}
+    settings = RunConfig.for_profile(profile, model=model_name, seed=seed, **chosen)
     recorded = out / "metrics.json"
     if recorded.exists():
         metrics = json.loads(recorded.read_text())
@@ -571,8 +577,9 @@ def load_or_train(
         if label is not None:
             asked["label"] = label
         found = {key: metrics.get(key) for key in asked}
-        asked["decoder_trains_a"] = decoder_trains_a
+        asked |= chosen
         found["decoder_trains_a"] = metrics["config"].get("decoder_trains_a", True)
+        found["activation"] = metrics["config"].get("activation", "relu")
         if found != asked:
             raise ValueError(f"{out} holds the run {found}, not {asked}; use another folder.")
         settings = RunConfig(**metrics["config"])
