@@ -14,6 +14,7 @@ KEYS = {
     "probe_nuisance_from_z", "mi_x_a", "mi_x_z", "mi_a_y", "mi_a_z", "fgsm", "profile", "seed",
     "environment", "wall_seconds", "train_seconds", "swaps", "probe_label_from_a_sampled",
     "probe_label_from_z_sampled", "probe_nuisance_from_a_sampled", "probe_nuisance_from_z_sampled",
+    "probe_label_from_z_mlp", "probe_nuisance_from_a_sampled_mlp", "probe_nuisance_from_z_mlp",
 }
 
 
@@ -27,6 +28,14 @@ def distib_digits(tmp_path_factory):
 def test_distib_run_writes_every_metric(distib_digits):
     out, metrics = distib_digits
     assert KEYS <= set(metrics)
+    rows = supervised.probe_table(metrics).splitlines()
+    # two header lines, then the label and every nuisance factor, each read from A and from Z
+    assert len(rows) == 2 + 2 * (1 + len(metrics["nuisance_chance"]))
+    z_row = next(row for row in rows if row.startswith("label from Z")).split()[3:]
+    assert [float(v) for v in z_row] == pytest.approx(
+        [metrics["probe_label_from_z"], metrics["probe_label_from_z_sampled"],
+         metrics["probe_label_from_z_mlp"], metrics["probe_label_from_z_sampled_mlp"],
+         metrics["chance"]], abs=5e-4)
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["accuracy_a"] == metrics["accuracy_a"]
     assert set(on_disk["fgsm"]) == {"0.1", "0.2", "0.3"}
@@ -84,7 +93,21 @@ def test_sampled_probes_see_only_what_survives_the_posterior_noise(monkeypatch):
     chance = metrics["nuisance_chance"]["scale"]
     assert metrics["probe_nuisance_from_a"]["scale"] > chance + 0.5
     assert metrics["probe_nuisance_from_a_sampled"]["scale"] < chance + 0.1
+    assert metrics["probe_nuisance_from_a_sampled_mlp"]["scale"] < chance + 0.1  # nor a network
     assert metrics["probe_label_from_a_sampled"] > 0.8  # the label is far above the noise
+
+
+def test_a_network_probe_reads_what_no_direction_of_the_code_shows():
+    # The label is whether a 2-d code lies outside the unit circle: every direction of the code
+    # splits the two classes evenly, so the linear probe stays near the majority class, while
+    # the small network draws the circle.
+    codes = np.random.default_rng(0).standard_normal((2000, 2))
+    outside = (np.linalg.norm(codes, axis=1) > 1.18).astype(int)  # about half the points
+    majority = max(outside.mean(), 1 - outside.mean())
+    assert supervised.probe(codes, outside) < majority + 0.05
+    assert supervised.probe(codes, outside, reader="mlp") > 0.95
+    with pytest.raises(ValueError, match="Unknown probe reader 'tree'; valid readers are linear"):
+        supervised.probe(codes, outside, reader="tree")
 
 
 def test_bad_run_settings_are_named():
