@@ -327,8 +327,10 @@ def probe(codes: np.ndarray, target: np.ndarray, seed: int = 0, reader: str = "l
     the first half of the rows and tested on the second.
 
     ``reader="linear"`` is a logistic regression: it sees what lies along a direction of the code.
-    ``reader="mlp"`` is a perceptron with two hidden layers of 64 ReLU units (Adam, at most 500
-    passes, scikit-learn's other defaults), which also reads what the code holds in a curved form.
+    ``reader="mlp"`` is a perceptron with two hidden layers of 64 ReLU units, which also reads
+    what the code holds in a curved form. It takes 150 Adam steps of rate 0.02 on the whole
+    training half at once: on the book's codes that reads as much as 500 passes in minibatches of
+    200, in a fifth of the time (``data/results/distib_probe_readers_cpu.json``).
     A linear probe near chance says only that no direction carries the target; the network can
     still read it, and in the book's runs often does.
     """
@@ -341,10 +343,12 @@ def probe(codes: np.ndarray, target: np.ndarray, seed: int = 0, reader: str = "l
     if reader == "linear":
         model = LogisticRegression(max_iter=2000, random_state=seed)
     else:
-        model = MLPClassifier((64, 64), max_iter=500, random_state=seed)
+        model = MLPClassifier(
+            (64, 64), batch_size=half, learning_rate_init=0.02, max_iter=150, random_state=seed
+        )
     with warnings.catch_warnings():
-        # A network that has not converged in 500 passes still reads a lower bound of what the
-        # code holds, which is what a probe is for.
+        # A network stopped before it converges still reads a lower bound of what the code
+        # holds, which is what a probe is for.
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(scaler.transform(codes[:half]), target[:half])
     return float(model.score(scaler.transform(codes[half:]), target[half:]))
