@@ -165,6 +165,13 @@ CHECKS = """
       await new Promise(resolve => setTimeout(resolve, 100));
     }
   }
+  // A browser fetches a font only when some text needs it, which for the widgets' icon font
+  // depends on what rendered before this check ran; loading every declared face makes a font
+  // the page cannot find fail on every run, not on some.
+  const faces = [...document.fonts];
+  await Promise.allSettled(faces.map(face => face.load()));
+  const fontsFailed = faces.filter(face => face.status === 'error')
+    .map(face => `${face.family} ${face.style} ${face.weight}`);
   return {
     maths: document.querySelectorAll('.math').length,
     typeset: document.querySelectorAll('mjx-container').length,
@@ -173,6 +180,7 @@ CHECKS = """
     widgetState: stateScripts,
     widgetViews: widgetViews,
     widgetsRendered: document.querySelectorAll('.jupyter-widgets').length,
+    fontsFailed: fontsFailed,
     title: document.title,
   };
 })()
@@ -234,6 +242,7 @@ def test_page_renders_offline_in_chromium(entry, site, browser):
         assert state["typeset"] >= state["maths"], (
             f"{page_url}: {state['maths']} maths elements but only {state['typeset']} typeset"
         )
+    assert not state["fontsFailed"], f"{page_url}: fonts that did not load: {state['fontsFailed']}"
     assert state["mathErrors"] == 0, f"{page_url}: MathJax reported {state['mathErrors']} errors"
     broken = [img["src"] for img in state["images"] if img["width"] == 0]
     assert not broken, f"{page_url}: images that did not load: {broken}"

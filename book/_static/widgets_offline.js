@@ -2,13 +2,15 @@
 // vendored MathJax 3. Loaded on every page by book/_ext/offline_book.py.
 (function () {
   "use strict";
-  // The manager finds its font files next to the URL RequireJS gives its modules, which is
-  // relative to the page unless RequireJS is told where the bundle lives. RequireJS reads a
-  // global `require` object as its configuration when it loads, which is after this script.
+  // Each module of the manager's bundle (@jupyter-widgets/base, /controls, ...) finds its font
+  // files next to the URL RequireJS gives that module, which is relative to the page unless
+  // RequireJS is told that every @jupyter-widgets module lives in the vendored folder. RequireJS
+  // reads a global `require` object as its configuration when it loads, after this script.
   var here = document.currentScript && document.currentScript.src;
   if (typeof window.require === "undefined" && here) {
+    var vendored = new URL("vendor/html-manager", here).href;
     window.require = {
-      paths: {"@jupyter-widgets/html-manager/dist": new URL("vendor/html-manager", here).href},
+      paths: {"@jupyter-widgets/html-manager/dist": vendored, "@jupyter-widgets": vendored},
     };
   }
   // The manager typesets widget labels with MathJax 2's MathJax.Hub.Queue; MathJax 3 has no Hub.
