@@ -221,11 +221,21 @@ def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    out = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path)
-    assert out == tmp_path / "runs" / "vib_digits_smoke_seed2"
+    # A beta other than the default has its own folder, so it is never taken for the default run.
+    out = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path, beta=0.01)
+    assert out == tmp_path / "runs" / "vib_digits_smoke_seed2_beta0.01"
+    default = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path,
+                                         beta=supervised.RunConfig.beta)
+    assert default.name == "vib_digits_smoke_seed2"
     loaded = supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
                                       progress=False)
     assert not loaded.trained and loaded.settings.beta == 0.01  # the recorded settings
+    asked = supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
+                                     progress=False, beta=0.01)
+    assert not asked.trained
+    with pytest.raises(ValueError, match="holds the run"):
+        supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
+                                 progress=False, beta=0.02)
     metrics = json.loads((out / "metrics.json").read_text())
     codes = supervised.encode_test(loaded.model, loaded.labelled)
     accuracy = (codes["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()

@@ -85,6 +85,7 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or str(supervised.default_out_dir(
         args.model, args.data, profile, args.seed, root=".",
         decoder_trains_a=not args.stop_reconstruction_at_a, activation=args.activation or "relu",
+        beta=args.beta,
     ))
     gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
                    "info_weight": args.info_weight}

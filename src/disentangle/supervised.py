@@ -550,12 +550,14 @@ def default_out_dir(
     root: str | Path | None = None,
     decoder_trains_a: bool = True,
     activation: str = "relu",
+    beta: float | None = None,
 ) -> Path:
     """The folder ``python -m disentangle train MODEL --data DATASET`` writes to when it is given
     no ``--out``: ``runs/{model}_{dataset}_{profile}_seed{seed}`` under ``root``, with the suffix
-    ``_stop-reconstruction-at-a`` for DisTIB's ablation (``decoder_trains_a=False``) and, for an
-    activation other than ReLU, its name (``_leaky-relu``), so that a run of other settings never
-    overwrites, or is loaded as, the book's default model (the networks' shapes are the same).
+    ``_stop-reconstruction-at-a`` for DisTIB's ablation (``decoder_trains_a=False``), for an
+    activation other than ReLU its name (``_leaky-relu``) and for a ``beta`` other than the
+    default its value (``_beta0.01``), so that a run of other settings never overwrites, or is
+    loaded as, the book's default model (the networks' shapes are the same).
 
     ``root`` defaults to the repository this library is installed from (an editable install, as
     the book's is), the folder the command is run from in the README, so that a chapter, which runs
@@ -568,6 +570,8 @@ def default_out_dir(
     suffix = "" if decoder_trains_a else "_stop-reconstruction-at-a"
     if activation != "relu":
         suffix += "_" + activation.replace("_", "-")
+    if beta is not None and beta != RunConfig.beta:
+        suffix += f"_beta{beta:g}"
     return Path(root) / "runs" / f"{model_name}_{dataset}_{profile}_seed{seed}{suffix}"
 
 
@@ -596,19 +600,22 @@ def load_or_train(
     progress: bool = True,
     decoder_trains_a: bool = True,
     activation: str = "relu",
+    beta: float | None = None,
 ) -> TrainedModel:
     """The model of the run in ``out_dir`` (default: :func:`default_out_dir`, where the command
     line writes): loaded when the folder holds a finished run, trained otherwise.
-    ``decoder_trains_a=False`` asks for DisTIB's ablation (``--stop-reconstruction-at-a``) and
-    ``activation`` for the networks' activation (``--activation``).
+    ``decoder_trains_a=False`` asks for DisTIB's ablation (``--stop-reconstruction-at-a``),
+    ``activation`` for the networks' activation (``--activation``) and ``beta`` for the weight of
+    the compression terms (``--beta``; None: whatever the folder holds, else the default).
 
     The settings are those recorded in the folder's ``metrics.json`` when it has one (as
-    ``python -m disentangle train`` writes it, whatever ``--beta`` or ``--label`` it was given),
-    else ``RunConfig.for_profile(profile, model=model_name, seed=seed)``, the settings of
-    :func:`run`. A finished run is a checkpoint whose history reaches the last step of those
-    settings. Otherwise the model is trained with :func:`fit_model`, which resumes an interrupted
-    checkpoint and writes its own to ``out_dir``, so that the next call only loads it (no
-    ``metrics.json`` is written: :func:`run` on the same folder adds it without training again).
+    ``python -m disentangle train`` writes it, whatever ``--label`` it was given), else
+    ``RunConfig.for_profile(profile, model=model_name, seed=seed)`` with the settings asked for
+    here, those of :func:`run`. A finished run is a checkpoint whose history reaches the last step
+    of those settings. Otherwise the model is trained with :func:`fit_model`, which resumes an
+    interrupted checkpoint and writes its own to ``out_dir``, so that the next call only loads it
+    (no ``metrics.json`` is written: :func:`run` on the same folder adds it without training
+    again).
     The model comes back on the device in eval mode.
     """
     if model_name != "distib" and not decoder_trains_a:
@@ -618,9 +625,12 @@ def load_or_train(
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
     out = Path(out_dir) if out_dir is not None else default_out_dir(
-        model_name, dataset, profile, seed, decoder_trains_a=decoder_trains_a, activation=activation
+        model_name, dataset, profile, seed, decoder_trains_a=decoder_trains_a,
+        activation=activation, beta=beta,
     )
     chosen = {"decoder_trains_a": decoder_trains_a, "activation": activation}
+    if beta is not None:
+        chosen["beta"] = beta
     settings = RunConfig.for_profile(profile, model=model_name, seed=seed, **chosen)
     recorded = out / "metrics.json"
     if recorded.exists():
@@ -632,6 +642,8 @@ def load_or_train(
         asked |= chosen
         found["decoder_trains_a"] = metrics["config"].get("decoder_trains_a", True)
         found["activation"] = metrics["config"].get("activation", "relu")
+        if beta is not None:
+            found["beta"] = metrics["config"]["beta"]
         if found != asked:
             raise ValueError(f"{out} holds the run {found}, not {asked}; use another folder.")
         settings = RunConfig(**metrics["config"])
