@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from disentangle import estimators as est
+from disentangle import metrics
 
 
 def correlated_pair(rho: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,11 +137,41 @@ def test_gaussian_total_correlation_of_equicorrelated_codes():
     assert blocks == pytest.approx(exact - 2 * inner, abs=0.03)
 
 
+def test_gaussian_total_correlation_is_the_closed_form_of_the_sample_covariance():
+    z = np.random.default_rng(2).standard_normal((500, 4)) @ np.triu(np.ones((4, 4)))
+    cov = np.cov(z, rowvar=False)
+    groups = [[0, 2], [1], [3]]
+    assert est.gaussian_total_correlation(z, groups) == pytest.approx(
+        est.gaussian_total_correlation_from_cov(cov, groups), abs=1e-12)
+    # The closed form on S itself, without the rescaling to correlations it computes on.
+    direct = 0.5 * (sum(np.linalg.slogdet(cov[np.ix_(g, g)])[1] for g in groups)
+                    - np.linalg.slogdet(cov)[1])
+    assert est.gaussian_total_correlation(z, groups) == pytest.approx(direct, abs=1e-9)
+    nats = est.gaussian_total_correlation(torch.from_numpy(z))
+    assert est.gaussian_total_correlation(z, unit="bits") == pytest.approx(
+        nats / np.log(2), abs=1e-12)
+    # metrics reports this very function, not a copy of it.
+    assert metrics.gaussian_total_correlation is est.gaussian_total_correlation
+    assert metrics.gaussian_total_correlation_from_cov is est.gaussian_total_correlation_from_cov
+
+
+def test_gaussian_total_correlation_of_a_duplicated_column_is_infinite():
+    z = np.random.default_rng(0).standard_normal((100, 3))
+    assert est.gaussian_total_correlation(np.hstack([z, z[:, :1]])) == np.inf
+    # Inside one block the copy leaves the blocks' total correlation undefined.
+    with pytest.raises(ValueError, match="singular"):
+        est.gaussian_total_correlation(np.hstack([z, z[:, :1]]), [[0, 3], [1, 2]])
+
+
 def test_gaussian_total_correlation_rejects_bad_input():
     z = np.random.default_rng(0).standard_normal((100, 3))
     with pytest.raises(ValueError, match="each column once"):
         est.gaussian_total_correlation(z, [[0, 1], [1, 2]])
-    with pytest.raises(ValueError, match="singular"):
-        est.gaussian_total_correlation(np.hstack([z, z[:, :1]]))
+    with pytest.raises(ValueError, match="more samples than dimensions"):
+        est.gaussian_total_correlation(z[:3])
     with pytest.raises(ValueError, match="NaN"):
         est.gaussian_total_correlation(np.where(z > 2, np.nan, z))
+    with pytest.raises(ValueError, match="constant code"):
+        est.gaussian_total_correlation(np.hstack([z, np.ones((100, 1))]))
+    with pytest.raises(ValueError, match="Unknown unit"):
+        est.gaussian_total_correlation(z, unit="bans")

@@ -63,6 +63,8 @@ def test_invalid_tables_are_rejected(table, message):
 
 
 def test_unknown_unit_and_bad_axes_are_named():
+    assert info.unit_scale("nats") == 1.0
+    assert info.unit_scale("bits") == pytest.approx(1 / np.log(2), abs=1e-15)
     with pytest.raises(ValueError, match="Unknown unit 'bans'"):
         info.entropy([0.5, 0.5], unit="bans")
     with pytest.raises(ValueError, match=r"\[3\] do not name axes"):

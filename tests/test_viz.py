@@ -95,6 +95,17 @@ def test_traversal_gif_has_one_frame_per_step_there_and_back(tmp_path):
     assert first[0, 0] < 30 and last[0, 0] > 225  # sigmoid(-3) = 0.05, sigmoid(3) = 0.95
 
 
+def test_image_strip_and_check_images():
+    images = torch.stack([torch.zeros(1, SIZE, SIZE), torch.ones(1, SIZE, SIZE)])
+    strip = np.asarray(viz.image_strip(images, scale=3, pad=1))
+    assert strip.shape == (SIZE * 3, (2 * SIZE + 1) * 3)
+    assert strip[0, 0] == 0 and strip[0, -1] == 255 and strip[0, SIZE * 3] == 255  # pad is white
+    checked = viz.check_images(images.double(), 2, "decode")
+    assert checked.dtype == torch.float32 and torch.equal(checked, images)
+    with pytest.raises(ValueError, match="swap returned 2 channels"):
+        viz.check_images(torch.zeros(2, 2, SIZE, SIZE), 2, "swap")
+
+
 def test_swap_grid_puts_sources_on_the_edges():
     x_a, x_z = sources(2, 0), sources(3, 1)
     fig = viz.swap_grid(swap, x_a, x_z, title="swaps")

@@ -35,7 +35,10 @@ class GraphError(ValueError):
 # Tables
 
 
-def _scale(unit: str) -> float:
+def unit_scale(unit: str) -> float:
+    """The factor that turns a quantity in nats into ``unit`` (``"nats"`` or ``"bits"``): every
+    function with a ``unit`` argument, here and in :mod:`disentangle.estimators`, computes in nats
+    and multiplies by it. An unknown unit raises ValueError."""
     if unit not in UNITS:
         raise ValueError(f"Unknown unit {unit!r}: use 'nats' or 'bits'.")
     return UNITS[unit]
@@ -106,7 +109,7 @@ def entropy(p: np.ndarray, axes: int | Iterable[int] | None = None, *, unit: str
     """Entropy H(X_S) = -sum_x p(x_S) log p(x_S) of the variables on ``axes`` (all of them when
     None, which is the joint entropy of the table)."""
     table = check_distribution(p)
-    return _h(table, _axes(table, axes)) * _scale(unit)
+    return _h(table, _axes(table, axes)) * unit_scale(unit)
 
 
 def conditional_entropy(
@@ -116,7 +119,7 @@ def conditional_entropy(
     table = check_distribution(p)
     a, g = _axes(table, axes), _axes(table, given, "given")
     union = tuple(sorted(set(a) | set(g)))
-    return (_h(table, union) - _h(table, g)) * _scale(unit)
+    return (_h(table, union) - _h(table, g)) * unit_scale(unit)
 
 
 def mutual_information(
@@ -127,7 +130,7 @@ def mutual_information(
     table = check_distribution(p)
     sa, sb = _axes(table, a), _axes(table, b)
     union = tuple(sorted(set(sa) | set(sb)))
-    return (_h(table, sa) + _h(table, sb) - _h(table, union)) * _scale(unit)
+    return (_h(table, sa) + _h(table, sb) - _h(table, union)) * unit_scale(unit)
 
 
 def conditional_mutual_information(
@@ -148,7 +151,7 @@ def conditional_mutual_information(
 
     value = _h(table, union(sa, sc)) + _h(table, union(sb, sc))
     value -= _h(table, union(sa, sb, sc)) + _h(table, sc)
-    return value * _scale(unit)
+    return value * unit_scale(unit)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray, *, unit: str = "nats") -> float:
@@ -160,7 +163,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, *, unit: str = "nats") -> float:
     support = pt > 0
     if np.any(qt[support] == 0):
         return float("inf")
-    return float((pt[support] * np.log(pt[support] / qt[support])).sum()) * _scale(unit)
+    return float((pt[support] * np.log(pt[support] / qt[support])).sum()) * unit_scale(unit)
 
 
 def product_of_marginals(p: np.ndarray) -> np.ndarray:
@@ -179,7 +182,7 @@ def multi_information(p: np.ndarray, *, unit: str = "nats") -> float:
     The entropy form is used: it is exact and avoids building the product table."""
     table = check_distribution(p)
     value = sum(_h(table, (a,)) for a in range(table.ndim)) - _h(table, tuple(range(table.ndim)))
-    return value * _scale(unit)
+    return value * unit_scale(unit)
 
 
 def conditional(
@@ -223,7 +226,7 @@ def variational_upper_bound(
     if np.any(r_full[support] == 0):
         return float("inf")
     ratio = cond[support] / r_full[support]
-    return float((joint[support] * np.log(ratio)).sum()) * _scale(unit)
+    return float((joint[support] * np.log(ratio)).sum()) * unit_scale(unit)
 
 
 def variational_lower_bound(
@@ -250,7 +253,7 @@ def variational_lower_bound(
     if np.any(q[support] == 0):
         return float("-inf")
     expected_log_q = float((joint[support] * np.log(q[support])).sum())
-    return (_h(table, t) + expected_log_q) * _scale(unit)
+    return (_h(table, t) + expected_log_q) * unit_scale(unit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +379,7 @@ class BayesianNetwork:
         transmits nothing (0). Theorem 1: their sum is the multi-information when p factorises."""
         table = check_distribution(p)
         axis = self._axis_map(table, order)
-        scale = _scale(unit)
+        scale = unit_scale(unit)
         out: dict[Hashable, float] = {}
         for node in self._order:
             pa = tuple(sorted(axis[q] for q in self._parents[node]))

@@ -8,7 +8,8 @@ Two levels:
   :func:`mean_pairwise_mutual_information`. The pure scoring formulas they end in
   (:func:`dci_scores_from_importance`, :func:`modularity_from_mi`, :func:`mig_from_mi`,
   :func:`sap_from_scores`, :func:`gaussian_total_correlation_from_cov`) are exposed so that their
-  closed-form cases can be checked on a given matrix.
+  closed-form cases can be checked on a given matrix. The two Gaussian total correlations are
+  those of :mod:`disentangle.estimators`, imported here.
 - **protocol level**: functions that sample from a ground-truth dataset ``data`` (``factor_names``,
   ``factor_sizes``, ``sample_factors(n, rng)``, ``images(factors)``) and call
   ``encode(images) -> codes``: :func:`beta_vae_score`, :func:`factor_vae_score` and
@@ -38,6 +39,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
+
+# The Gaussian total correlation has one implementation, in estimators; evaluate() reports it
+# among the unsupervised scores, so both its names belong to this module's interface too.
+from disentangle.estimators import (
+    gaussian_total_correlation,
+    gaussian_total_correlation_from_cov,  # noqa: F401 (re-exported)
+)
 
 ArrayLike = np.ndarray | torch.Tensor
 Encoder = Callable[[torch.Tensor], ArrayLike]
@@ -458,7 +466,8 @@ def _fit_factor(
         importance = model.feature_importances_
     else:
         # One thread: the many short boosting rounds of a small problem leave OpenMP threads
-        # spinning, which on a shared 2-core machine made the fits tens of times slower.
+        # spinning between rounds, and with factors already fitted in parallel (n_jobs) those
+        # threads would compete for the same cores.
         with threadpool_limits(limits=1):
             model = HistGradientBoostingClassifier(random_state=seed, early_stopping=True)
             model.fit(x_train, y_train)
@@ -509,7 +518,7 @@ def dci(
     z_train, v_train, z_test, v_test = _as_split(codes_train, factors_train, codes_test,
                                                  factors_test)
     # A boosting round fits one tree per class, so the factors with most classes go out first:
-    # on two workers this keeps one from idling while the other fits dSprites' orientation.
+    # the longest fits start at once instead of leaving the other workers idle at the end.
     order = sorted(range(v_train.shape[1]), key=lambda k: -len(np.unique(v_train[:, k])))
     done = Parallel(n_jobs=n_jobs)(
         delayed(_fit_factor)(classifier, z_train, v_train[:, k], z_test, v_test[:, k], seed)
@@ -529,37 +538,6 @@ def dci(
 
 # --------------------------------------------------------------------------------------------
 # Unsupervised scores
-
-
-def gaussian_total_correlation_from_cov(cov: ArrayLike) -> float:
-    """Total correlation of a Gaussian with covariance ``Sigma``:
-    ``TC = (1/2) (sum_i ln Sigma_ii - ln det Sigma)`` nats; infinite when ``Sigma`` is singular
-    (some code is an exact linear function of the others)."""
-    sigma = _to_numpy(cov).astype(np.float64)
-    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or not np.all(np.isfinite(sigma)):
-        raise ValueError(f"cov must be a finite square matrix; got shape {sigma.shape}.")
-    if not np.allclose(sigma, sigma.T):
-        raise ValueError("cov must be symmetric.")
-    diagonal = np.diag(sigma)
-    if np.any(diagonal <= 0):
-        raise ValueError(
-            f"cov has non-positive variances at dimensions {np.flatnonzero(diagonal <= 0)}: a "
-            "constant code has no Gaussian total correlation; drop that dimension."
-        )
-    scale = np.sqrt(diagonal)
-    sign, logdet = np.linalg.slogdet(sigma / np.outer(scale, scale))
-    if sign <= 0:
-        return math.inf
-    return float(max(-0.5 * logdet, 0.0))
-
-
-def gaussian_total_correlation(codes: ArrayLike) -> float:
-    """:func:`gaussian_total_correlation_from_cov` of the codes' sample covariance: the total
-    correlation of the Gaussian that matches their first two moments."""
-    z = _as_codes(codes)
-    if len(z) < 2:
-        raise ValueError("A covariance needs at least 2 examples.")
-    return gaussian_total_correlation_from_cov(np.atleast_2d(np.cov(z, rowvar=False)))
 
 
 def mean_pairwise_mutual_information(codes: ArrayLike, num_bins: int = 20) -> float:

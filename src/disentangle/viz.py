@@ -78,7 +78,9 @@ Decoder = Callable[[torch.Tensor], torch.Tensor]
 Swapper = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _as_images(images: torch.Tensor, count: int, what: str) -> torch.Tensor:
+def check_images(images: torch.Tensor, count: int, what: str) -> torch.Tensor:
+    """Check that a decoder (named ``what`` in the error) returned ``count`` images (n, C, H, W)
+    with 1 or 3 channels, and return them detached, as float32, on the CPU."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) != count:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"{what} must return images (n={count}, C, H, W); got {shape}.")
@@ -113,7 +115,7 @@ def traversal_grid(
         codes[row, :, d] = values
     with torch.no_grad():
         images = decode(codes.reshape(-1, len(base)).to(base.device))
-    images = _as_images(images, len(dims) * len(values), "decode")
+    images = check_images(images, len(dims) * len(values), "decode")
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
 
@@ -154,8 +156,9 @@ def _to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.rint(array[..., 0] * 255 if array.shape[-1] == 1 else array * 255).astype(np.uint8)
 
 
-def _mosaic(row: torch.Tensor, scale: int, pad: int = 2) -> Image.Image:
-    """One strip of images (n, C, H, W) side by side on white, enlarged ``scale`` times."""
+def image_strip(row: torch.Tensor, scale: int, pad: int = 2) -> Image.Image:
+    """Images (n, C, H, W) in [0, 1] side by side on white, ``pad`` pixels apart, as one Pillow
+    image enlarged ``scale`` times without blurring."""
     tiles = [_to_uint8(image) for image in row]
     height, width = tiles[0].shape[:2]
     shape = (height, len(tiles) * (width + pad) - pad, *tiles[0].shape[2:])
@@ -183,7 +186,7 @@ def save_traversal_gif(
     if grid.shape[1] < 2:
         raise ValueError("An animated traversal needs at least two values.")
     order = [*range(grid.shape[1]), *range(grid.shape[1] - 2, 0, -1)]
-    frames = [_mosaic(grid[:, t], scale) for t in order]
+    frames = [image_strip(grid[:, t], scale) for t in order]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # optimize=False and disposal=1 keep every frame whole, so readers and tests count them all.

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import torch
 
-from disentangle.viz import Decoder, Swapper, _as_images, _mosaic, traversal_grid
+from disentangle.viz import Decoder, Swapper, check_images, image_strip, traversal_grid
 
 
 def png(image: torch.Tensor, scale: int = 3) -> bytes:
     """One image (C, H, W) in [0, 1] as PNG bytes, enlarged ``scale`` times without blurring."""
     buffer = io.BytesIO()
-    _mosaic(image[None], scale).save(buffer, format="PNG")
+    image_strip(image[None], scale).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -82,7 +82,7 @@ def traversal_explorer(
         for d, slider in zip(dims, sliders):
             code[d] = slider.value
         with torch.no_grad():
-            live.value = png(_as_images(decode(code[None].to(device)), 1, "decode")[0], scale)
+            live.value = png(check_images(decode(code[None].to(device)), 1, "decode")[0], scale)
 
     for slider in sliders:
         slider.observe(redraw, names="value")

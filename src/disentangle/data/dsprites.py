@@ -2,8 +2,9 @@
 the official dSprites files for readers who have them.
 
 The official renderer is unpublished, so the geometry below was calibrated on the 320 real frames in
-``data/reference/dsprites.gif`` (see ``calibration_report``): every real frame has an image of this
-grid that overlaps it with an intersection-over-union of at least 0.88, 0.97 in the median.
+``data/reference/dsprites.gif`` (:func:`reference_frames`) until each one closely matches an image
+of this grid: :func:`best_matches` finds that image and the intersection-over-union of the two
+(chapter 01 shows them; ``tests/test_data.py`` states the bar they must clear).
 
 Geometry, in pixel units of the 64 x 64 image (pixel ``i`` spans ``[i, i + 1]``, y points down):
 
