@@ -1,13 +1,13 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from disentangle import supervised
+from disentangle import codes, data, runs, supervised
+from disentangle.settings import SupervisedSettings
 
 KEYS = {
     "accuracy_a", "probe_label_from_a", "probe_label_from_z", "probe_nuisance_from_a",
@@ -28,7 +28,7 @@ def distib_digits(tmp_path_factory):
 def test_distib_run_writes_every_metric(distib_digits):
     out, metrics = distib_digits
     assert KEYS <= set(metrics)
-    rows = supervised.probe_table(metrics).splitlines()
+    rows = codes.probe_table(metrics).splitlines()
     # two header lines, then the label and every nuisance factor, each read from A and from Z
     assert len(rows) == 2 + 2 * (1 + len(metrics["nuisance_chance"]))
     z_row = next(row for row in rows if row.startswith("label from Z")).split()[3:]
@@ -58,7 +58,7 @@ def test_a_finished_run_resumes_without_training_again(distib_digits):
 
 
 def test_labelled_dsprites_has_nuisance_factors():
-    labelled = supervised.load_labelled("dsprites-style", None, "smoke", 0, torch.device("cpu"))
+    labelled = data.load_labelled("dsprites-style", None, "smoke", 0, torch.device("cpu"))
     assert labelled.label == "shape" and labelled.num_classes == 3
     assert set(labelled.nuisance_test) == {"scale", "orientation", "posX", "posY"}
     first = labelled.x_train[torch.arange(4)]
@@ -69,7 +69,7 @@ def test_labelled_dsprites_has_nuisance_factors():
 def test_upright_dsprites_holds_every_sprite_at_one_orientation():
     cpu = torch.device("cpu")
     for profile, n_train in (("smoke", 652), ("cpu", 14_432), ("gpu", 14_432)):
-        labelled = supervised.load_labelled("dsprites-style-upright", None, profile, 0, cpu)
+        labelled = data.load_labelled("dsprites-style-upright", None, profile, 0, cpu)
         # orientation has one value, so it is no nuisance factor; the test set fits in the grid
         assert set(labelled.nuisance_test) == {"scale", "posX", "posY"}
         assert (len(labelled.y_train), labelled.label) == (n_train, "shape")
@@ -80,16 +80,16 @@ def test_sampled_probes_see_only_what_survives_the_posterior_noise(monkeypatch):
     # A label code whose means carry the scale as a trace 100 times smaller than its unit noise:
     # a probe on the means reads the scale, a probe on a sample of the code does not.
     cpu = torch.device("cpu")
-    labelled = supervised.load_labelled("dsprites-style", None, "smoke", 0, cpu)
+    labelled = data.load_labelled("dsprites-style", None, "smoke", 0, cpu)
     labels = labelled.y_test.numpy()
     scale = labelled.nuisance_test["scale"]
     mean = np.zeros((len(labels), 4))
     mean[np.arange(len(labels)), labels] = 3.0
     mean[:, 3] = 0.01 * scale
     coded = {"mean_a": mean, "log_var_a": np.zeros_like(mean), "logits": mean[:, :3]}
-    monkeypatch.setattr(supervised, "encode_test", lambda model, data: coded)
-    vib = supervised.VIB(labelled.image_shape, 3, dim_z=4, hidden=16)
-    metrics = supervised.evaluate_model(vib, labelled, seed=0, fgsm_points=8)
+    monkeypatch.setattr(codes, "encode_test", lambda model, data: coded)
+    vib = codes.VIB(labelled.image_shape, 3, dim_z=4, hidden=16)
+    metrics = codes.evaluate_model(vib, labelled, seed=0, fgsm_points=8)
     chance = metrics["nuisance_chance"]["scale"]
     assert metrics["probe_nuisance_from_a"]["scale"] > chance + 0.5
     assert metrics["probe_nuisance_from_a_sampled"]["scale"] < chance + 0.1
@@ -101,101 +101,34 @@ def test_a_network_probe_reads_what_no_direction_of_the_code_shows():
     # The label is whether a 2-d code lies outside the unit circle: every direction of the code
     # splits the two classes evenly, so the linear probe stays near the majority class, while
     # the small network draws the circle.
-    codes = np.random.default_rng(0).standard_normal((2000, 2))
-    outside = (np.linalg.norm(codes, axis=1) > 1.18).astype(int)  # about half the points
+    points = np.random.default_rng(0).standard_normal((2000, 2))
+    outside = (np.linalg.norm(points, axis=1) > 1.18).astype(int)  # about half the points
     majority = max(outside.mean(), 1 - outside.mean())
-    assert supervised.probe(codes, outside) < majority + 0.05
-    assert supervised.probe(codes, outside, reader="mlp") > 0.95
+    assert codes.probe(points, outside) < majority + 0.05
+    assert codes.probe(points, outside, reader="mlp") > 0.95
     with pytest.raises(ValueError, match="Unknown probe reader 'tree'; valid readers are linear"):
-        supervised.probe(codes, outside, reader="tree")
+        codes.probe(points, outside, reader="tree")
 
 
-def test_bad_run_settings_are_named():
-    with pytest.raises(ValueError, match="Unknown run settings \\['stepz'\\]"):
-        supervised.RunConfig.for_profile("smoke", stepz=3)
+def test_bad_labelled_data_are_named():
     with pytest.raises(ValueError, match="valid names are dsprites-style"):
-        supervised.load_labelled("cifar", None, "smoke", 0, torch.device("cpu"))
+        data.load_labelled("cifar", None, "smoke", 0, torch.device("cpu"))
     with pytest.raises(KeyError, match="Unknown factor 'colour'"):
-        supervised.load_labelled("dsprites-style", "colour", "smoke", 0, torch.device("cpu"))
+        data.load_labelled("dsprites-style", "colour", "smoke", 0, torch.device("cpu"))
 
 
 def test_command_line_trains_vib(tmp_path):
     out = tmp_path / "vib"
     done = subprocess.run(
         [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
-         "--profile", "smoke", "--seed", "1", "--beta", "0.001", "--out", str(out), "--quiet"],
+         "--profile", "smoke", "--seed", "1", "--beta", "0.002", "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == "vib" and metrics["seed"] == 1 and metrics["config"]["beta"] == 0.001
+    assert metrics["model"] == "vib" and metrics["seed"] == 1
+    assert metrics["settings"]["beta"] == 0.002
     assert (out / "checkpoint.pt").exists()
-
-
-def test_command_line_names_bad_data():
-    done = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "cifar10"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2 and "valid names are dsprites-style" in done.stderr
-
-
-def test_command_line_stops_the_reconstruction_at_a_for_distib_only(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
-         "--profile", "smoke", "--stop-reconstruction-at-a", "--quiet"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    # The ablation has its own default folder, which load_or_train finds when asked for it.
-    out = supervised.default_out_dir("distib", "digits", "smoke", 0, root=tmp_path,
-                                     decoder_trains_a=False)
-    assert out.name == "distib_digits_smoke_seed0_stop-reconstruction-at-a"
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["decoder_trains_a"] is False
-    assert "--stop-reconstruction-at-a" in metrics["command"]
-    loaded = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
-                                      progress=False, decoder_trains_a=False)
-    assert not loaded.trained and not loaded.model.decoder_trains_a
-    with pytest.raises(ValueError, match="holds the run"):
-        supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out, progress=False)
-    with pytest.raises(ValueError, match="vib has no decoder"):
-        supervised.load_or_train("vib", "digits", profile="smoke", progress=False,
-                                 decoder_trains_a=False)
-    refused = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
-         "--stop-reconstruction-at-a"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert refused.returncode == 2 and "VIB has no decoder" in refused.stderr
-
-
-def test_command_line_trains_another_activation_into_its_own_folder(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
-         "--profile", "smoke", "--stop-reconstruction-at-a", "--activation", "leaky_relu",
-         "--quiet"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    out = supervised.default_out_dir("distib", "digits", "smoke", 0, root=tmp_path,
-                                     decoder_trains_a=False, activation="leaky_relu")
-    assert out.name == "distib_digits_smoke_seed0_stop-reconstruction-at-a_leaky-relu"
-    assert json.loads((out / "metrics.json").read_text())["config"]["activation"] == "leaky_relu"
-    loaded = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
-                                      progress=False, decoder_trains_a=False,
-                                      activation="leaky_relu")
-    assert not loaded.trained
-    assert torch.nn.LeakyReLU in {type(layer) for layer in loaded.model.modules()}
-    # A ReLU model has the same shapes: only the recorded settings keep it from loading this one.
-    with pytest.raises(ValueError, match="holds the run"):
-        supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
-                                 progress=False, decoder_trains_a=False)
-    refused = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "infogan", "--activation", "leaky_relu"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert refused.returncode == 2 and "--activation belong to distib and vib" in refused.stderr
 
 
 def test_load_or_train_trains_once_then_loads(tmp_path):
@@ -203,7 +136,7 @@ def test_load_or_train_trains_once_then_loads(tmp_path):
     first = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
                                      progress=False)
     assert first.trained and (out / "checkpoint.pt").exists()
-    assert first.settings == supervised.RunConfig.for_profile("smoke", model="distib", seed=0)
+    assert first.settings == SupervisedSettings.for_profile("smoke", data="digits")
     again = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
                                      progress=False)
     assert not again.trained and not again.model.training
@@ -216,43 +149,43 @@ def test_load_or_train_trains_once_then_loads(tmp_path):
 def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
     # The command line's default folder is relative to where it runs: the repository root.
     done = subprocess.run(
-        [sys.executable, "-m", "disentangle", "train", "vib", "--data", "digits",
-         "--profile", "smoke", "--seed", "2", "--beta", "0.01", "--quiet"],
+        [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
+         "--profile", "smoke", "--seed", "2", "--set", "beta=0.01", "--stop-reconstruction-at-a",
+         "--activation", "leaky_relu", "--set", "steps=40", "--quiet"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    # A beta other than the default has its own folder, so it is never taken for the default run.
-    out = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path, beta=0.01)
-    assert out == tmp_path / "runs" / "vib_digits_smoke_seed2_beta0.01"
-    default = supervised.default_out_dir("vib", "digits", "smoke", 2, root=tmp_path,
-                                         beta=supervised.RunConfig.beta)
-    assert default.name == "vib_digits_smoke_seed2"
-    loaded = supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
-                                      progress=False)
-    assert not loaded.trained and loaded.settings.beta == 0.01  # the recorded settings
-    asked = supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
-                                     progress=False, beta=0.01)
-    assert not asked.trained
-    with pytest.raises(ValueError, match="holds the run"):
-        supervised.load_or_train("vib", "digits", profile="smoke", seed=2, out_dir=out,
-                                 progress=False, beta=0.02)
+    settings = dict(beta=0.01, decoder_trains_a=False, activation="leaky_relu", steps=40)
+    out = runs.default_dir(
+        SupervisedSettings.for_profile("smoke", data="digits", seed=2, **settings), "smoke",
+        root=tmp_path,
+    )
+    assert out.parent == tmp_path / "runs" and out.name.startswith("distib_digits_smoke_seed2_")
+    loaded = supervised.load_or_train("distib", "digits", profile="smoke", seed=2, out_dir=out,
+                                      progress=False, **settings)
+    assert not loaded.trained and not loaded.model.decoder_trains_a
+    assert torch.nn.LeakyReLU in {type(layer) for layer in loaded.model.modules()}
     metrics = json.loads((out / "metrics.json").read_text())
-    codes = supervised.encode_test(loaded.model, loaded.labelled)
-    accuracy = (codes["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()
+    assert "--stop-reconstruction-at-a" in metrics["command"]
+    coded = codes.encode_test(loaded.model, loaded.labelled)
+    accuracy = (coded["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()
     assert accuracy == pytest.approx(metrics["accuracy_a"])
+    # A ReLU model has the same shapes: only the recorded settings keep it from loading this one.
+    with pytest.raises(ValueError, match=r"activation \('leaky_relu' here, 'relu' asked\)"):
+        supervised.load_or_train("distib", "digits", profile="smoke", seed=2, out_dir=out,
+                                 progress=False, **{**settings, "activation": "relu"})
 
 
 def test_load_or_train_refuses_another_runs_folder(distib_digits):
     out, _ = distib_digits
-    with pytest.raises(ValueError, match="holds the run"):
+    with pytest.raises(ValueError, match=r"model \('distib' here, 'vib' asked\)"):
         supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False)
 
 
-def test_default_out_dir_is_under_the_repository():
-    repository = Path(supervised.__file__).resolve().parents[2]
-    assert supervised.default_out_dir("distib", "dsprites-style", "cpu", 3) == (
-        repository / "runs" / "distib_dsprites-style_cpu_seed3"
-    )
+def test_settings_must_describe_the_data_they_train_on():
+    labelled = row_column_data()
+    with pytest.raises(ValueError, match="settings are for dsprites-style"):
+        supervised.build_model(SupervisedSettings(), labelled)
 
 
 class RowColumnModel(torch.nn.Module):
@@ -302,39 +235,43 @@ class GamedModel(RowColumnModel):
         return torch.nn.functional.one_hot(pixel // 8, 4).float()
 
 
-def row_column_data(n: int = 80, seed: int = 0) -> supervised.LabelledData:
+def row_column_data(n: int = 80, seed: int = 0) -> data.LabelledData:
     rng = np.random.default_rng(seed)
     rows, columns = rng.integers(0, 4, n), rng.integers(0, 8, n)
     images = torch.zeros(n, 1, 4, 8)
     images[torch.arange(n), 0, torch.from_numpy(rows), torch.from_numpy(columns)] = 1.0
     labels = torch.from_numpy(rows)
-    return supervised.LabelledData("rows", "row", (1, 4, 8), 4, images, labels, images, labels)
+    return data.LabelledData("rows", "row", "smoke", (1, 4, 8), 4, images, labels, images, labels)
 
 
 def test_swap_scores_tell_a_working_split_from_a_label_drawn_from_z():
     data = row_column_data()
-    split = supervised.swap_scores(RowColumnModel(), data, n_pairs=40)
+    split = codes.swap_scores(RowColumnModel(), data, n_pairs=40)
     assert split["label_follows_a"] == split["follows_a"] == split["reconstructed"] == 1.0
     assert split["follows_z"] == 0.0
     assert split["centre_x_follows_z"] == pytest.approx(1.0)
     assert abs(split["centre_x_follows_a"]) < 0.2
-    leaky = supervised.swap_scores(RowColumnModel(z_holds_label=True), data, n_pairs=40)
+    leaky = codes.swap_scores(RowColumnModel(z_holds_label=True), data, n_pairs=40)
     assert leaky["follows_a"] == 0.0 and leaky["follows_z"] == 1.0
     assert leaky["reconstructed"] == 1.0
     with pytest.raises(ValueError, match="smaller n_pairs"):
-        supervised.swap_scores(RowColumnModel(), data, n_pairs=41)
+        codes.swap_scores(RowColumnModel(), data, n_pairs=41)
 
 
 def test_an_independent_judge_sees_through_swaps_that_game_the_models_classifier():
     data = row_column_data()
-    fooled = supervised.swap_scores(GamedModel(), data, n_pairs=40)
+    fooled = codes.swap_scores(GamedModel(), data, n_pairs=40)
     assert fooled["follows_a"] == 1.0 and fooled["follows_z"] == 0.0
-    judged = supervised.swap_scores(GamedModel(), data, n_pairs=40, judge=RowColumnModel().classify)
+    judged = codes.swap_scores(GamedModel(), data, n_pairs=40, judge=RowColumnModel().classify)
     assert judged["follows_a"] == 0.0 and judged["follows_z"] == 1.0
     assert judged["reconstructed"] == 1.0
 
 
 def test_the_run_settings_choose_the_activation():
-    model = supervised.build_model(supervised.RunConfig(activation="leaky_relu"), row_column_data())
+    labelled = torch.zeros(8, 1, 28, 28), torch.arange(8) % 2
+    digits = data.LabelledData("mnist", "label", "smoke", (1, 28, 28), 2, *labelled, *labelled)
+    model = supervised.build_model(
+        SupervisedSettings(data="mnist", activation="leaky_relu"), digits
+    )
     kinds = {type(layer) for layer in model.modules()}
     assert torch.nn.LeakyReLU in kinds and torch.nn.ReLU not in kinds

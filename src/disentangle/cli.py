@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -35,6 +34,15 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peak_memory_gb() -> float | None:
+    """The process's peak resident memory, where the platform reports it (not on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+
+
 def _materialize(args: argparse.Namespace) -> int:
     from disentangle.data import DSpritesStyle
 
@@ -44,7 +52,7 @@ def _materialize(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         grid.materialize(cache_dir=scratch if args.fresh else None, progress=not args.quiet)
         seconds = time.perf_counter() - start
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
+    peak_gb = _peak_memory_gb()
     grid.to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     grid.batch(args.batch, generator, device)  # warm-up: first kernel launches, allocations
@@ -65,7 +73,7 @@ def _materialize(args: argparse.Namespace) -> int:
         "images": len(grid),
         "rendered_fresh": bool(args.fresh),
         "materialize_seconds": round(seconds, 2),
-        "peak_memory_gb": round(peak_gb, 3),
+        "peak_memory_gb": None if peak_gb is None else round(peak_gb, 3),
         "packed_mb": round(grid.materialize().bits.numel() / 2**20, 1),
         "batch": args.batch,
         "sampling_images_per_second_median": round(rates[len(rates) // 2]),
@@ -78,44 +86,43 @@ def _materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The flags that read better than --set, and the setting each one sets.
+SHORTHANDS = {
+    "label": "label", "beta": "beta", "activation": "activation", "estimator": "estimator",
+    "tc_weight": "tc_weight", "info_weight": "info_weight",
+}
+
+
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import gan, supervised
+    from disentangle import gan, runs, settings, supervised
 
     profile = config.resolve_profile(args.profile)
-    out = args.out or str(supervised.default_out_dir(
-        args.model, args.data, profile, args.seed, root=".",
-        decoder_trains_a=not args.stop_reconstruction_at_a, activation=args.activation or "relu",
-        beta=args.beta,
-    ))
-    gan_options = {"estimator": args.estimator, "tc_weight": args.tc_weight,
-                   "info_weight": args.info_weight}
+    chosen = settings.parse_assignments(args.model, args.set or [])
+    named = sorted(set(chosen) & {"model", "data", "seed"})
+    if named:
+        raise ValueError(f"--set {named[0]}=... is given by the command's own argument: use "
+                         "MODEL, --data and --seed.")
+    for flag, name in SHORTHANDS.items():
+        if getattr(args, flag) is not None:
+            settings.check_names(settings.family(args.model), {name: None}, args.model)
+            chosen[name] = getattr(args, flag)
+    if args.stop_reconstruction_at_a:
+        chosen["decoder_trains_a"] = False
+    # Built here, before anything loads or trains, so that a bad setting costs nothing.
+    asked = settings.family(args.model).for_profile(
+        profile, model=args.model, data=args.data, seed=args.seed, **chosen
+    )
+    out = Path(args.out) if args.out else runs.default_dir(asked, profile, root=".")
+    common = dict(profile=profile, seed=args.seed, out_dir=out, device=args.device,
+                  progress=not args.quiet, load_stale=args.load_stale, **chosen)
     if args.model in gan.MODELS:
-        if args.label or args.beta is not None or args.activation or args.stop_reconstruction_at_a:
-            raise ValueError(
-                "--label, --beta and --activation belong to distib and vib and "
-                "--stop-reconstruction-at-a to distib, not to the GANs."
-            )
-        options = {k: v for k, v in gan_options.items() if v is not None}
-        _, _, metrics = gan.run(args.model, args.data, profile=profile, seed=args.seed, out_dir=out,
-                          device=args.device, progress=not args.quiet, **options)
-        shown = metrics["metrics"]
-        shown = {k: v for k, v in shown.items() if isinstance(v, float)}
+        _, _, metrics = gan.run(args.model, args.data, **common)
+        shown = {k: v for k, v in metrics["metrics"].items() if isinstance(v, float)}
     else:
-        given = [k for k, v in gan_options.items() if v is not None]
-        if given:
-            flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ValueError(f"{flags} belong(s) to infogan and tcgan, not to {args.model}.")
-        if args.stop_reconstruction_at_a and args.model != "distib":
-            raise ValueError("--stop-reconstruction-at-a belongs to distib: VIB has no decoder.")
-        chosen = {"decoder_trains_a": False} if args.stop_reconstruction_at_a else {}
-        if args.activation:
-            chosen["activation"] = args.activation
-        metrics = supervised.run(
-            args.model, args.data, label=args.label, profile=profile, seed=args.seed,
-            beta=args.beta, out_dir=out, device=args.device, progress=not args.quiet, **chosen,
-        )
-        shown = {k: v for k, v in metrics.items() if k not in ("environment", "config")}
-    written = Path(out) / "metrics.json"
+        metrics = supervised.run(args.model, args.data, **common)
+        shown = {k: v for k, v in metrics.items()
+                 if k not in ("environment", "settings", "run_dir")}
+    written = out / "metrics.json"
     # The record says how to reproduce it.
     record = json.loads(written.read_text())
     record["command"] = "python -m disentangle " + " ".join(args.argv)
@@ -170,28 +177,41 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--out", help="also write the record to this JSON file")
     grid.add_argument("--quiet", action="store_true", help="no progress bar")
     grid.set_defaults(run=_materialize)
-    fit = commands.add_parser("train", help="train a model and evaluate it")
+    fit = commands.add_parser(
+        "train", help="train a model and evaluate it",
+        description="Train a model in its folder of the run store and evaluate it. Any setting of "
+                    "the model's family is set with --set NAME=VALUE (repeatable); the other "
+                    "setting flags are shorthands for --set.",
+    )
     fit.add_argument("model", choices=["distib", "vib", "infogan", "tcgan"])
     fit.add_argument("--data", default="dsprites-style",
                      help="distib, vib: dsprites-style, dsprites-style-upright, styled-digits, "
                           "digits, mnist or fashion-mnist; infogan, tcgan: dsprites-style, "
                           "dsprites-style-tied or styled-digits")
-    fit.add_argument("--label", help="distib, vib: the factor used as the label")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--beta", type=float, help="distib, vib: weight of the compression terms")
+    fit.add_argument("--set", action="append", metavar="NAME=VALUE",
+                     help="any setting of the model's family (disentangle.settings), e.g. "
+                          "--set beta=0.01 --set activation=leaky_relu; repeatable")
+    fit.add_argument("--label", help="distib, vib: the factor used as the label (--set label=)")
+    fit.add_argument("--beta", type=float,
+                     help="distib, vib: weight of the compression terms (--set beta=)")
     fit.add_argument("--stop-reconstruction-at-a", action="store_true",
-                     help="distib: the reconstruction does not train A's encoder (the ablation of "
-                          "chapter 05; the paper trains every term jointly)")
+                     help="distib: the reconstruction does not train A's encoder (chapter 05's "
+                          "ablation; --set decoder_trains_a=false)")
     fit.add_argument("--activation", choices=list(models.ACTIVATIONS),
-                     help="distib, vib: the networks' activation (default relu; chapter 05 trains "
-                          "upright sprites with leaky_relu, which cannot fall silent)")
+                     help="distib, vib: every layer's activation (--set activation=)")
     fit.add_argument("--estimator", choices=["mws", "drt"],
-                     help="tcgan: total-correlation estimator (default mws)")
-    fit.add_argument("--tc-weight", type=float, help="tcgan: weight of the TC penalty")
+                     help="tcgan: total-correlation estimator (--set estimator=)")
+    fit.add_argument("--tc-weight", type=float,
+                     help="tcgan: weight of the TC penalty (--set tc_weight=)")
     fit.add_argument("--info-weight", type=float,
-                     help="infogan, tcgan: weight of the information term (default 1)")
-    fit.add_argument("--out", help="output folder (default: runs/MODEL_DATA_PROFILE_seedN)")
+                     help="infogan, tcgan: weight of the information term (--set info_weight=)")
+    fit.add_argument("--out", help="run folder (default: runs/MODEL_DATA_PROFILE_seedN, with a "
+                                   "hash of the settings that differ from the profile's)")
+    fit.add_argument("--load-stale", action="store_true",
+                     help="use a run trained by other code as it is (with a warning) instead of "
+                          "training it again")
     fit.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)
@@ -223,11 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a library error (bad settings, a missing file, a non-finite loss, a
+    refused folder) is answered with one line on stderr and exit code 2, not a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
         return args.run(args)
-    except (ValueError, RuntimeError, KeyError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # The training loop has checkpointed before this reaches here.
+        print("interrupted: run the same command again to resume from the checkpoint",
+              file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, KeyError, OSError, FloatingPointError) as err:
+        message = " ".join(str(err).split())  # one line, whatever the message's layout
+        print(f"error: {message}", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
-"""The two-level latent GAN, from data to ``metrics.json``: InfoGAN, TC-GAN (InfoGAN plus a
-total-correlation penalty on the inferred codes) and the complex level built on top of them.
+"""The GAN family, from settings to ``metrics.json``: InfoGAN and TC-GAN (InfoGAN plus a
+total-correlation penalty on the inferred codes), the atomic level of the two-level latent space.
 
 A run samples real images from a ground-truth dataset held on the device, alternates the players
 through the book's training loop (the discriminator; then the generator with Q; then, for the
@@ -8,9 +8,7 @@ Q-head means of real images with every metric of :mod:`disentangle.metrics`.
 
 The atomic level is the code c ~ U(-1, 1)^K that the generator is given: independent by
 construction, and asked by the TC penalty to stay independent once inferred back from images. The
-complex level is made concrete in :func:`complex_level`: on data whose position factors depend on
-each other (``dsprites-style-tied``), the complex latents are the positions the generator produces,
-read off each generated image, and a learned linear map from the atomic codes to them.
+complex level built on it is measured by :mod:`disentangle.complex_level`.
 """
 
 from __future__ import annotations
@@ -19,80 +17,19 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from disentangle import config, data, metrics, objectives, train
+from disentangle import config, data, metrics, objectives, runs, train
 from disentangle.models import Discriminator, Generator, reparameterize
+from disentangle.settings import GanSettings
 
-MODELS = ("infogan", "tcgan")
-ESTIMATORS = ("mws", "drt")
-DATASETS = ("dsprites-style", "dsprites-style-tied", "styled-digits")
-#: Default TC weights per estimator (the ranges of the reference settings in methods.md put
-#: 1e-3..3e-2 on the minibatch estimate and 1e-5..1e-4 on the density ratio).
-TC_WEIGHTS = {"mws": 1e-2, "drt": 1e-4}
-#: The latent of the small profiles, whose grid has three factors. On that grid, with the same
-#: 2000 steps, 3 codes + 3 noise dimensions gave InfoGAN a FactorVAE score of 0.91 where the
-#: reference 5 + 5 gave 0.60 (one seed each, measured on the 2-core CPU).
-SMALL_LATENT = {"code_dim": 3, "noise_dim": 3}
-
-
-@dataclass
-class GanConfig:
-    """What a GAN run is. Defaults are the reference settings for dSprites (methods.md): 5 noise
-    and 5 continuous codes, Adam(0.5, 0.999), lr 1e-3 for G and Q and 2e-3 for D, batch 64;
-    ``for_profile`` sizes the run (3 codes and 3 noise dimensions for the three-factor grid of
-    the smoke and cpu profiles)."""
-
-    model: str = "tcgan"
-    estimator: str = "mws"
-    noise_dim: int = 5
-    code_dim: int = 5
-    categorical: tuple[int, ...] = ()
-    info_weight: float = 1.0
-    tc_weight: float | None = None
-    resolution: int = 64
-    steps: int = 3000
-    batch_size: int = 64
-    lr_g: float = 1e-3
-    lr_d: float = 2e-3
-    lr_t: float = 1e-4
-    aligned: tuple[str, ...] = ()
-    labelled: int = 0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"Unknown GAN {self.model!r}; valid ones are {', '.join(MODELS)}.")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(
-                f"Unknown TC estimator {self.estimator!r}; use 'mws' (minibatch weighted "
-                "sampling) or 'drt' (density-ratio trick)."
-            )
-        if self.tc_weight is None:
-            self.tc_weight = TC_WEIGHTS[self.estimator] if self.model == "tcgan" else 0.0
-        if self.model == "infogan" and self.tc_weight:
-            raise ValueError("InfoGAN has no TC penalty; train 'tcgan' to set --tc-weight.")
-        if len(self.aligned) > self.code_dim or (self.aligned and self.labelled < 1):
-            raise ValueError(
-                f"Aligning {len(self.aligned)} codes with factors needs at most code_dim "
-                f"({self.code_dim}) of them and some labelled images (labelled={self.labelled})."
-            )
-
-    @classmethod
-    def for_profile(cls, profile: str, **overrides) -> GanConfig:
-        """The profile's size (steps, batch, image size), with any field overridden by name."""
-        sized = config.by_profile(
-            profile,
-            smoke={"steps": 30, "batch_size": 32, "resolution": 32, **SMALL_LATENT},
-            cpu={"steps": 2000, "batch_size": 64, "resolution": 32, **SMALL_LATENT},
-            gpu={"steps": 20000, "batch_size": 512, "resolution": 64},
-        )
-        return config.settings(cls, sized, overrides, "GAN settings")
+MODELS = GanSettings.MODELS
+DATASETS = GanSettings.CHOICES["data"]
 
 
 def load_ground_truth(name: str, profile: str) -> data.GroundTruthData:
@@ -134,7 +71,7 @@ class TwoLevelGAN(torch.nn.Module):
     estimator) the permutation discriminator T, with the code prior and the image size they share.
     """
 
-    def __init__(self, run: GanConfig, channels: int = 1):
+    def __init__(self, run: GanSettings, channels: int = 1):
         super().__init__()
         self.run = run
         shape = (channels, run.resolution, run.resolution)
@@ -317,7 +254,7 @@ def gan_step(
 
 
 def training_parts(
-    run: GanConfig, source: data.GroundTruthData, device: torch.device
+    run: GanSettings, source: data.GroundTruthData, device: torch.device
 ) -> tuple[TwoLevelGAN, Optimizers, train.StepFn, Callable[[], train.Batch], dict]:
     """Everything a GAN run trains with, the book's way: the model (its networks compiled on
     CUDA where the compiler works), the optimizers, the step, batches drawn on the device, and the
@@ -352,16 +289,27 @@ def training_parts(
 
 
 def fit_gan(
-    run: GanConfig,
+    run: GanSettings,
     source: data.GroundTruthData,
     device: torch.device,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    profile: str | None = None,
+    load_stale: bool = False,
 ) -> tuple[TwoLevelGAN, train.History]:
-    """Train the run's GAN on images drawn from ``source``; resumes from ``out_dir`` (and
-    refuses a folder that holds a run with other settings or data)."""
+    """Train the run's GAN on images drawn from ``source``. With ``out_dir``, the folder is opened
+    in the run store for ``profile`` (:func:`runs.open_run`: a stale run is set aside, other
+    settings are refused) and training resumes from its checkpoint; ``source`` must then be the
+    data the settings name, as :func:`load_ground_truth` gives it for the profile."""
     if out_dir is not None:
-        _claim(Path(out_dir), {"data": repr(source), **asdict(run)})
+        profile = config.resolve_profile(profile)
+        expected = load_ground_truth(run.data, profile)
+        if repr(source) != repr(expected):
+            raise ValueError(
+                f"The settings name {run.data} ({expected!r}) but the images come from "
+                f"{source!r}; pass data= to GanSettings.for_profile, or the profile's data."
+            )
+        runs.open_run(out_dir, run, profile, load_stale=load_stale)
     model, optimizers, step, next_batch, generators = training_parts(run, source, device)
     history = train.fit(
         step, next_batch, run.steps,
@@ -388,26 +336,6 @@ def evaluation_sizes(profile: str) -> dict:
     )
 
 
-def _claim(out: Path, settings: dict) -> None:
-    """Record the run's settings in ``out/run.json``, or check them against the record there: a
-    folder resumes only the run it holds, and a changed setting must not load old weights. The
-    number of steps may grow: a longer run continues a shorter one."""
-    record = out / "run.json"
-    settings = json.loads(json.dumps(settings))  # tuples as lists, as they come back from JSON
-    if record.exists():
-        held = json.loads(record.read_text())
-        changed = sorted(k for k in set(held) | set(settings)
-                         if k != "steps" and held.get(k) != settings.get(k))
-        if changed:
-            raise ValueError(
-                f"{out} holds a run with other settings ({', '.join(changed)} differ); resuming "
-                "it would mix two runs. Give another output folder, or delete this one."
-            )
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(settings, indent=2) + "\n")
-
-
 def run(
     model_name: str,
     dataset: str = "dsprites-style",
@@ -416,13 +344,15 @@ def run(
     out_dir: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    load_stale: bool = False,
     **overrides,
 ) -> tuple[TwoLevelGAN, train.History, dict]:
-    """One complete GAN run: train (resuming from ``out_dir``), then evaluate the last checkpoint
-    with :func:`metrics.evaluate` (Q-head means of real images as codes). A folder that holds the
-    finished run with these settings is loaded, evaluation included, instead of recomputed.
-    Writes ``metrics.json``, ``history.json`` and a traversal figure ``traversal.png`` to
-    ``out_dir``; returns the model, its history and the result."""
+    """One complete GAN run in its folder of the run store (default :func:`runs.default_dir`):
+    train or resume (:func:`fit_gan`), then evaluate the last checkpoint with
+    :func:`metrics.evaluate` (Q-head means of real images as codes). A finished run's recorded
+    evaluation is reused when the code that made it is unchanged, and recomputed otherwise.
+    Writes ``metrics.json``, ``history.json`` and a traversal figure ``traversal.png``; returns
+    the model, its history and the result."""
     import matplotlib.pyplot as plt
 
     from disentangle import viz
@@ -430,119 +360,39 @@ def run(
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
     started = time.perf_counter()
+    settings = GanSettings.for_profile(profile, model=model_name, data=dataset, seed=seed,
+                                       **overrides)
+    out = Path(out_dir) if out_dir is not None else runs.default_dir(settings, profile)
     source = load_ground_truth(dataset, profile)
-    if dataset == "styled-digits":
-        overrides.setdefault("resolution", 28)
-        overrides.setdefault("categorical", (10,))
-    gan_config = GanConfig.for_profile(profile, model=model_name, seed=seed, **overrides)
-    model, history = fit_gan(gan_config, source, dev, out_dir, progress)
-    finished = Path(out_dir) / "metrics.json" if out_dir is not None else None
-    if finished is not None and finished.exists() and history.steps[-1:] == [gan_config.steps]:
-        # The folder's settings were checked above, so its evaluation belongs to these weights.
-        return model, history, json.loads(finished.read_text())
+    model, history = fit_gan(settings, source, dev, out, progress, profile, load_stale)
+    evaluated = runs.evaluation_fingerprint("gan")
+    finished = out / "metrics.json"
+    if finished.exists() and history.resumed_from == settings.steps:
+        recorded = json.loads(finished.read_text())
+        # The folder's settings and training code were checked by fit_gan; the evaluation must
+        # also be by today's code to be reused.
+        if recorded.get("evaluation_fingerprint") == evaluated:
+            return model, history, recorded
     scores = metrics.evaluate(source, model.encode, seed=seed, **evaluation_sizes(profile))
     result = {
         "model": model_name,
         "data": dataset,
         "profile": profile,
         "seed": seed,
-        "config": asdict(gan_config),
+        "settings": settings.as_dict(),
+        "fingerprint": runs.read_record(out)["fingerprint"],
+        "evaluation_fingerprint": evaluated,
+        "run_dir": str(out),
         "metrics": scores,
         "train_seconds": history.seconds,
         "wall_seconds": time.perf_counter() - started,
         "environment": config.environment(dev),
     }
-    if out_dir is not None:
-        out = train.save_run(out_dir, result, history)
-        values = torch.linspace(-1, 1, 9)
-        grid = viz.traversal_grid(model.generate, torch.zeros(gan_config.code_dim, device=dev),
-                                  values=values)
-        figure = viz.traversal_figure(grid, values, title=f"{model_name}: code traversals")
-        figure.savefig(out / "traversal.png", dpi=100)
-        plt.close(figure)
+    train.save_run(out, result, history)
+    values = torch.linspace(-1, 1, 9)
+    grid = viz.traversal_grid(model.generate, torch.zeros(settings.code_dim, device=dev),
+                              values=values)
+    figure = viz.traversal_figure(grid, values, title=f"{model_name}: code traversals")
+    figure.savefig(out / "traversal.png", dpi=100)
+    plt.close(figure)
     return model, history, result
-
-
-# --- The complex level ----------------------------------------------------------------------------
-
-
-def read_factors(
-    source: data.GroundTruthData, images: torch.Tensor, chunk: int = 512
-) -> np.ndarray:
-    """The factors of each image as those of the nearest image of the grid (squared distance at
-    the images' resolution): a model-free reading of what a generator drew. For small grids."""
-    grid_factors = source.factors(np.arange(len(source)))
-    reference = source.images(grid_factors)
-    size = images.shape[-1]
-    if reference.shape[-1] != size:
-        reference = F.adaptive_avg_pool2d(reference, size)
-    reference = reference.flatten(1)
-    nearest = []
-    for start in range(0, len(images), chunk):
-        flat = images[start:start + chunk].float().cpu().flatten(1)
-        nearest.append(torch.cdist(flat, reference).argmin(dim=1))
-    return grid_factors[torch.cat(nearest).numpy()]
-
-
-@torch.no_grad()
-def complex_level(
-    model: TwoLevelGAN,
-    source: data.CorrelatedFactors,
-    num: int = 2000,
-    labelled: int = 256,
-    seed: int = 0,
-) -> dict:
-    """Measure both levels of a GAN trained on data with dependent factors (``source.over``):
-
-    - ``atomic_tc``: Gaussian total correlation of Q's codes on real images (the atomic level
-      should stay nearly independent);
-    - ``mi_generated``: I between the dependent factors as read (:func:`read_factors`) off
-      ``num`` images generated from the independent code prior: the complex latents the
-      generator realises; ``mi_true`` is the data's exact value and ``mi_real_plugin`` the same
-      plug-in estimate on ``num`` real images (the estimator's own bias);
-    - ``readout_r2``: R^2 of a linear map from the atomic codes of real images to the dependent
-      factors, fit on ``labelled`` images and scored on the other ``num - labelled``: how well
-      the complex level is a function of the atomic one;
-    - ``control_r2``: R^2 of the dependent factors read off the generated images, predicted from
-      the model's complex latents for the codes it was given: for a model whose codes are aligned
-      with those factors (``run.aligned``), the codes themselves on the factors' class scale; for
-      any other, the readout above applied to the codes. It says whether the complex latents
-      still drive what is generated.
-    """
-    if not 2 < labelled < num - 2:
-        raise ValueError(f"Need 2 < labelled < num - 2 to fit and score the readout; got "
-                         f"labelled={labelled}, num={num}.")
-    device = next(model.parameters()).device
-    rng = np.random.default_rng(seed)
-    a, b = source.over
-    ka, kb = source.factor_index(a), source.factor_index(b)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    noise, codes, classes = model.sample_codes(num, device, gen)
-    model.eval()
-    fake = model.generator(model.latent(noise, codes, classes)).float().cpu()
-    drawn = read_factors(source, fake)[:, [ka, kb]].astype(float)
-    factors = source.sample_factors(num, rng)
-    atomic = model.encode(source.images(factors)).numpy()
-    design = np.c_[atomic, np.ones(num)]
-    targets = factors[:, [ka, kb]].astype(float)
-    weights, *_ = np.linalg.lstsq(design[:labelled], targets[:labelled], rcond=None)
-    residual = targets[labelled:] - design[labelled:] @ weights
-    r2 = 1 - residual.var(axis=0) / targets[labelled:].var(axis=0)
-    given = codes.float().cpu().numpy()
-    if set(source.over) <= set(model.run.aligned):
-        columns = [model.run.aligned.index(a), model.run.aligned.index(b)]
-        sizes = np.array([source.factor_sizes[ka], source.factor_sizes[kb]])
-        complex_latents = (given[:, columns] + 1) / 2 * (sizes - 1)
-    else:
-        complex_latents = np.c_[given, np.ones(num)] @ weights
-    control = 1 - ((drawn - complex_latents) ** 2).mean(axis=0) / drawn.var(axis=0)
-    return {
-        "factors": [a, b],
-        "atomic_tc": metrics.gaussian_total_correlation(atomic),
-        "mi_true": source.mutual_information(a, b),
-        "mi_real_plugin": metrics.plugin_mutual_information(factors[:, ka], factors[:, kb]),
-        "mi_generated": metrics.plugin_mutual_information(drawn[:, 0].astype(int),
-                                                          drawn[:, 1].astype(int)),
-        "readout_r2": {a: float(r2[0]), b: float(r2[1])},
-        "control_r2": {a: float(control[0]), b: float(control[1])},
-    }

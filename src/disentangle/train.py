@@ -17,6 +17,9 @@ import contextlib
 import json
 import math
 import os
+import pickle
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -29,6 +32,7 @@ from tqdm.auto import tqdm
 
 Batch = tuple[torch.Tensor, ...]
 StepFn = Callable[[Batch], dict[str, torch.Tensor]]
+LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -40,12 +44,14 @@ class NonFiniteLossError(FloatingPointError):
 class History:
     """Every logged value: ``steps[i]`` is the step at which ``terms[name][i]`` (the mean of that
     term over the preceding ``log_every`` steps) was read; ``evaluations`` holds the hook's dicts,
-    each with its ``step``."""
+    each with its ``step``; ``resumed_from`` is the step this call of :func:`fit` started at (the
+    number of steps it trained is the last step less that)."""
 
     steps: list[int] = field(default_factory=list)
     terms: dict[str, list[float]] = field(default_factory=dict)
     evaluations: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int = 0
 
     def last(self, name: str) -> float:
         return self.terms[name][-1]
@@ -75,14 +81,13 @@ def autocast(
 
 def gradient_step(
     model: nn.Module,
-    loss: Callable[[nn.Module, Batch], dict[str, torch.Tensor]],
+    loss: LossFn,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     amp: bool | None = None,
-    max_grad_norm: float | None = None,
 ) -> StepFn:
     """The step for a model with one loss: forward under autocast, backward on ``total``, an
-    optional gradient-norm clip, an optimizer step. Returns the detached terms."""
+    optimizer step. Returns the detached terms."""
 
     def step(batch: Batch) -> dict[str, torch.Tensor]:
         model.train()
@@ -90,8 +95,6 @@ def gradient_step(
             terms = loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
-        if max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
         return {name: value.detach().float() for name, value in terms.items()}
 
@@ -119,6 +122,30 @@ def _save(path: Path, payload: dict) -> None:
     partial = path.with_suffix(f".{os.getpid()}.partial")
     torch.save(payload, partial)
     partial.replace(path)
+
+
+class _DeferredInterrupt:
+    """Holds a Ctrl-C (SIGINT) until the step it lands in has finished, so that the checkpoint
+    written on it matches a step boundary (weights, optimizer and random generators alike) and a
+    resumed run continues exactly. A second Ctrl-C interrupts at once. Signals can only be caught
+    in the main thread; elsewhere an interrupt is taken where it lands."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+
+    def _hold(self, signum: int, frame: object) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def restore(self) -> None:
+        if self.installed:
+            # None: a handler set outside Python, which cannot be put back; the default can.
+            signal.signal(signal.SIGINT, self.previous or signal.SIG_DFL)
+            self.installed = False
 
 
 def fit(
@@ -153,6 +180,7 @@ def fit(
     history, start = History(), 0
     if path is not None and resume and path.exists():
         start, history = _restore(path, state, generators)
+    history.resumed_from = start
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -196,6 +224,7 @@ def fit(
         mininterval=1.0,
     )
     completed = start
+    interrupt = _DeferredInterrupt()
     try:
         for at in bar:
             terms = step(next_batch())
@@ -226,22 +255,40 @@ def fit(
                 history.evaluations.append({"step": done, **evaluate(done)})
             if checkpoint_every and done % checkpoint_every == 0 and done < steps:
                 checkpoint(done)
+            if interrupt.pending:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         checkpoint(completed)
         raise
     finally:
+        interrupt.restore()
         bar.close()
     check()
     evaluated_last = history.evaluations and history.evaluations[-1]["step"] == steps
     if evaluate is not None and not evaluated_last:
         history.evaluations.append({"step": steps, **evaluate(steps)})
-    history.seconds = time.perf_counter() - began
-    checkpoint(steps)
+    if start < steps:  # a finished run that was only loaded keeps its checkpoint as it was
+        history.seconds = time.perf_counter() - began
+        checkpoint(steps)
     return history
 
 
+def load_payload(path: str | Path) -> dict:
+    """A checkpoint's contents, loaded with ``weights_only=True``: tensors, numbers, strings and
+    containers only. Anything else is refused with ``ValueError``, since unpickling it could run
+    code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path} holds Python objects other than tensors and plain containers, which only an "
+            f"unsafe load could read (and which could run code). It was not written by this "
+            f"library's training loop: delete it, or train into another folder. ({err!s:.120})"
+        ) from None
+
+
 def _restore(path: Path, state: dict, generators: dict) -> tuple[int, History]:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_payload(path)
     missing = set(state) - set(payload["state"])
     if missing:
         raise ValueError(
@@ -271,7 +318,7 @@ def load_checkpoint(
         path = path / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"No checkpoint at {path}; train first, or check the folder.")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_payload(path)
     for name, obj in state.items():
         obj.load_state_dict(payload["state"][name])
     saved = payload["history"]

@@ -5,12 +5,14 @@
 - :class:`StyledDigits`: digits with known font, rotation, scale, thickness and position.
 - :class:`CorrelatedFactors` and :func:`tie`: the same data with factors that depend on each other.
 - :func:`load_digits` (scikit-learn's real 8 x 8 digits) and :func:`load_mnist` (IDX files).
+- :func:`load_labelled`: any of them as labelled train and test sets for the supervised models.
 """
 
 from disentangle.data.base import GroundTruthData, PackedImages
 from disentangle.data.correlated import CorrelatedFactors, tie
 from disentangle.data.digits import StyledDigits, load_digits
 from disentangle.data.dsprites import DSprites, DSpritesStyle, best_matches, reference_frames
+from disentangle.data.labelled import LABELLED_DATASETS, LabelledData, Rows, load_labelled
 from disentangle.data.mnist import load_mnist, read_idx
 
 GROUND_TRUTH = {"dsprites-style": DSpritesStyle, "styled-digits": StyledDigits}
@@ -28,6 +30,10 @@ def ground_truth(name: str, **options) -> GroundTruthData:
 
 __all__ = [
     "GROUND_TRUTH",
+    "LABELLED_DATASETS",
+    "LabelledData",
+    "Rows",
+    "load_labelled",
     "CorrelatedFactors",
     "DSprites",
     "DSpritesStyle",

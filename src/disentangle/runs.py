@@ -1,0 +1,192 @@
+"""The run store: where a run lives, what it records, and when a finished run may be loaded.
+
+A run's folder is ``runs/{model}_{data}_{profile}_seed{seed}`` with ``_{hash}`` appended when some
+settings differ from the profile's defaults (a short hash of those settings), so two different
+runs never share a folder by default. Its ``run.json`` records every setting, the profile, the
+*code fingerprint* (a hash of the source of the library modules that define the data, the model,
+its objective and the training), the library version and the git revision.
+
+Opening a folder (:func:`open_run`) decides what its contents are worth:
+
+- the same settings and fingerprint: the run is current; a finished one is loaded, an interrupted
+  one resumes from its checkpoint;
+- the same settings, another fingerprint: the run is *stale* (trained by other code). It is moved
+  aside into ``stale-{fingerprint}/`` inside the folder, nothing deleted, and trained again; with
+  ``load_stale=True`` it is used as it is, with a warning;
+- other settings: refused, naming each setting that differs. A folder resumes only its own run.
+
+Checkpoints hold tensors and plain containers only and load with ``weights_only=True``
+(:func:`disentangle.train.load_payload`): a file that needs more could run code when unpickled,
+and is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from disentangle import config
+from disentangle.settings import Settings
+
+RECORD = "run.json"
+#: The files a run writes to its folder: all that setting a stale run aside moves.
+RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png", "log.txt")
+PACKAGE = Path(__file__).resolve().parent
+#: The sources that define what a run of each family trains: data, networks, objective, loop,
+#: settings, and the family's own module.
+TRAINING_SOURCES = ("data", "models.py", "objectives.py", "train.py", "settings.py")
+FAMILY_SOURCES = {"supervised": ("supervised.py",), "gan": ("gan.py",)}
+#: The sources that define a family's evaluation: a recorded score is recomputed when they change.
+EVALUATION_SOURCES = {
+    "supervised": ("codes.py", "estimators.py", "robustness.py"),
+    "gan": ("metrics.py",),
+}
+
+
+class StaleRunError(RuntimeError):
+    """A run folder holds a run trained by other code."""
+
+
+def fingerprint(sources: tuple[str, ...], package: Path | None = None) -> str:
+    """A 12-digit hash of the source files (and folders) ``sources`` of ``package`` (default: this
+    library): paths and contents, in sorted order, so that any edit to them changes it."""
+    package = PACKAGE if package is None else package
+    digest = hashlib.sha256()
+    for source in sources:
+        where = package / source
+        files = sorted(where.rglob("*.py")) if where.is_dir() else [where]
+        for path in files:
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def training_fingerprint(family: str) -> str:
+    """The fingerprint of the code that trains a run of ``family`` (``supervised`` or ``gan``)."""
+    return fingerprint(TRAINING_SOURCES + FAMILY_SOURCES[family])
+
+
+def evaluation_fingerprint(family: str) -> str:
+    """The fingerprint of the code that evaluates a run of ``family``."""
+    return fingerprint(EVALUATION_SOURCES[family])
+
+
+def family_of(settings: Settings) -> str:
+    return "gan" if settings.model in ("infogan", "tcgan") else "supervised"
+
+
+def repository_root() -> Path:
+    """The repository this library is installed from (an editable install, as the book's is),
+    where the README runs the commands and so where chapters find what the commands wrote;
+    outside a repository, the current folder."""
+    repository = PACKAGE.parents[1]
+    return repository if (repository / "pyproject.toml").exists() else Path.cwd()
+
+
+def settings_hash(values: dict) -> str:
+    """A short hash of a dict of settings (order-free)."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def default_dir(settings: Settings, profile: str, root: str | Path | None = None) -> Path:
+    """``runs/{model}_{data}_{profile}_seed{seed}[_{hash}]`` under ``root`` (default:
+    :func:`repository_root`); the hash covers the settings that differ from the profile's."""
+    profile = config.resolve_profile(profile)
+    name = f"{settings.model}_{settings.data}_{profile}_seed{settings.seed}"
+    differing = settings.differing(profile)
+    if differing:
+        name += "_" + settings_hash(differing)
+    return Path(root if root is not None else repository_root()) / "runs" / name
+
+
+def record(settings: Settings, profile: str) -> dict:
+    """What ``run.json`` holds for a run of ``settings`` made now."""
+    family = family_of(settings)
+    try:
+        version = metadata.version("disentangle")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {
+        "model": settings.model,
+        "data": settings.data,
+        "profile": profile,
+        "seed": settings.seed,
+        "settings": settings.as_dict(),
+        "differing_from_profile": settings.differing(profile),
+        "family": family,
+        "fingerprint": training_fingerprint(family),
+        "disentangle": version,
+        "git_revision": config.git_revision(),
+    }
+
+
+def read_record(out: str | Path) -> dict | None:
+    path = Path(out) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _differences(held: dict, asked: dict) -> list[str]:
+    """Each setting (and the profile) whose recorded value differs from the one asked for; a
+    setting the record does not know is no difference (it came with newer code: a staleness)."""
+    changed = [f"profile ({held.get('profile')} here, {asked['profile']} asked)"] if (
+        held.get("profile") != asked["profile"]) else []
+    for name, value in asked["settings"].items():
+        if name in held.get("settings", {}) and held["settings"][name] != value:
+            changed.append(f"{name} ({held['settings'][name]!r} here, {value!r} asked)")
+    return changed
+
+
+def _set_aside(out: Path, label: str) -> Path:
+    """Move the run's files (:data:`RUN_FILES`) of ``out`` into ``out/stale-{label}``."""
+    aside = out / f"stale-{label}"
+    aside.mkdir(exist_ok=True)
+    for name in RUN_FILES:
+        if (out / name).exists():
+            shutil.move(str(out / name), aside / name)
+    return aside
+
+
+def open_run(
+    out: str | Path, settings: Settings, profile: str, *, load_stale: bool = False
+) -> dict:
+    """Check ``out`` against the run asked for and claim it; returns the record in force.
+
+    An empty or new folder gets ``run.json``. A folder of the same run and code is used as it is.
+    A stale one is set aside and started anew (one line on stderr says so), or with
+    ``load_stale=True`` kept, with a warning. A folder of other settings raises ``ValueError``
+    naming each difference. Files of a run made before the store (a checkpoint with no
+    ``run.json``) count as stale."""
+    out = Path(out)
+    asked = record(settings, profile)
+    held = read_record(out)
+    if held is None and any((out / name).exists() for name in RUN_FILES):
+        held = {"profile": profile, "settings": {}, "fingerprint": "unrecorded"}
+    if held is not None:
+        changed = _differences(held, asked)
+        if changed:
+            raise ValueError(
+                f"{out} holds a run with other settings: {'; '.join(changed)}. A folder resumes "
+                "only its own run: give another folder, or leave --out out for the default one."
+            )
+        same_names = set(held.get("settings", {})) == set(asked["settings"])
+        if held.get("fingerprint") == asked["fingerprint"] and same_names:
+            return held
+        if load_stale:
+            warnings.warn(
+                f"{out} was trained by other code (fingerprint {held.get('fingerprint')}, the "
+                f"library's is {asked['fingerprint']}); loading it anyway as asked.", stacklevel=2
+            )
+            return held
+        aside = _set_aside(out, str(held.get("fingerprint")))
+        print(f"stale run in {out} (trained by code {held.get('fingerprint')}, the library is now "
+              f"{asked['fingerprint']}): training it again; the old files are in {aside.name}/",
+              file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RECORD).write_text(json.dumps(asked, indent=2) + "\n")
+    return asked
+

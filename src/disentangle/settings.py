@@ -1,0 +1,369 @@
+"""One settings record per model family: everything that changes what a run trains or how it is
+evaluated, with defaults by profile, checked on construction, and serialisable.
+
+- :class:`SupervisedSettings` for DisTIB and VIB (``python -m disentangle train distib|vib``);
+- :class:`GanSettings` for InfoGAN and TC-GAN (``train infogan|tcgan``).
+
+A run is ``Family.for_profile(profile, model=..., data=..., seed=..., **overrides)``: the profile's
+sizes, then what the data imposes (an 8 x 8 image has no room for convolutions, styled digits give
+the GAN a categorical code), then the overrides. Any setting can be given on the command line as
+``--set NAME=VALUE`` (:func:`parse_assignments`), so a new experiment needs a field here and
+nothing else: no flag, no folder suffix, no hand-written comparison. The run store
+(:mod:`disentangle.runs`) names a run's folder after the settings that differ from the profile's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from disentangle import config
+from disentangle.data.labelled import LABELLED_DATASETS, NATURAL_LABEL
+
+
+class SettingsError(ValueError):
+    """A setting that does not exist, has the wrong type or an invalid value."""
+
+
+#: Image side of each data set a model can be trained on (convolutions need 28, 32 or 64).
+IMAGE_SIDE = {
+    "dsprites-style": 64,
+    "dsprites-style-upright": 64,
+    "dsprites-style-tied": 64,
+    "styled-digits": 28,
+    "digits": 8,
+    "mnist": 28,
+    "fashion-mnist": 28,
+}
+CONVOLVABLE = (28, 32, 64)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _kinds(annotation: Any) -> tuple[Any, ...]:
+    """The member types of ``X | None`` (or of a plain type)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _describe(annotation: Any) -> str:
+    names = []
+    for kind in _kinds(annotation):
+        if kind is type(None):
+            names.append("none")
+        elif typing.get_origin(kind) is tuple:
+            names.append(f"comma-separated {typing.get_args(kind)[0].__name__}s")
+        else:
+            names.append(kind.__name__)
+    return " or ".join(names)
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """``value`` as the field's type (an int where a float is asked, a list where a tuple is), or
+    ``ValueError``. Strings are parsed only by :func:`_parse`: here a string is a string."""
+    for kind in _kinds(annotation):
+        if kind is type(None) and value is None:
+            return None
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+        if typing.get_origin(kind) is tuple and isinstance(value, (tuple, list)):
+            member = typing.get_args(kind)[0]
+            if all(isinstance(v, member) and not isinstance(v, bool) for v in value):
+                return tuple(value)
+    raise ValueError(value)
+
+
+def _parse(text: str, annotation: Any) -> Any:
+    """The value a command-line string stands for, for a field of type ``annotation``."""
+    for kind in _kinds(annotation):
+        try:
+            if kind is type(None):
+                if text.strip().lower() == "none":
+                    return None
+            elif kind is bool:
+                return _parse_bool(text)
+            elif typing.get_origin(kind) is tuple:
+                member = typing.get_args(kind)[0]
+                parts = [p.strip() for p in text.split(",") if p.strip()]
+                return tuple(member(p) for p in parts)
+            elif kind in (int, float, str):
+                return kind(text)
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The behaviour every family's settings share; subclasses are frozen dataclasses whose fields
+    are the settings, with ``CHOICES`` (field -> valid values) and ``SIZES`` (profile -> the
+    fields it sizes)."""
+
+    MODELS: ClassVar[tuple[str, ...]] = ()
+    CHOICES: ClassVar[dict[str, tuple]] = {}
+    SIZES: ClassVar[dict[str, dict]] = {}
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            try:
+                object.__setattr__(self, item.name, _coerce(value, hints[item.name]))
+            except ValueError:
+                raise SettingsError(
+                    f"Setting {item.name}={value!r} is not of the right type: give "
+                    f"{_describe(hints[item.name])}."
+                ) from None
+        choices = {"model": self.MODELS, **self.CHOICES}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise SettingsError(
+                    f"Setting {name}={getattr(self, name)!r} is not valid; valid values are "
+                    f"{', '.join(map(str, valid))}."
+                )
+        if self.seed < 0:
+            raise SettingsError(f"Setting seed={self.seed} must be a non-negative integer.")
+        if self.steps < 0 or self.batch_size < 1:
+            raise SettingsError(
+                f"Settings steps={self.steps} and batch_size={self.batch_size} must be >= 0 "
+                "and >= 1."
+            )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(item.name for item in dataclasses.fields(cls))
+
+    @classmethod
+    def data_defaults(cls, data: str) -> dict:
+        """Settings the data set imposes unless asked otherwise (none by default)."""
+        return {}
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> Settings:
+        """The profile's sizes, then the data's defaults, then ``overrides`` (any field by name;
+        an unknown name raises :class:`SettingsError` listing the valid ones)."""
+        check_names(cls, overrides, overrides.get("model", cls.MODELS[0]))
+        data = overrides.get("data", cls.__dataclass_fields__["data"].default)
+        sized = config.by_profile(profile, **cls.SIZES)
+        return cls(**{**sized, **cls.data_defaults(data), **overrides})
+
+    def as_dict(self) -> dict:
+        """Every setting, JSON-ready (tuples as lists)."""
+        return {name: (list(v) if isinstance(v, tuple) else v)
+                for name, v in dataclasses.asdict(self).items()}
+
+    def differing(self, profile: str) -> dict:
+        """The settings that differ from the profile's defaults for this model, data and seed:
+        what names a run apart from the profile's own run of them."""
+        base = type(self).for_profile(profile, model=self.model, data=self.data, seed=self.seed)
+        ours, theirs = self.as_dict(), base.as_dict()
+        return {name: value for name, value in ours.items() if theirs[name] != value}
+
+
+def check_names(family: type[Settings], overrides: dict, model: str) -> None:
+    """Refuse a name that is no setting of ``family``, naming the family it belongs to if any."""
+    for name in overrides:
+        if name in family.names():
+            continue
+        owners = [other for other in FAMILIES.values() if name in other.names()]
+        if owners:
+            raise SettingsError(
+                f"Setting {name!r} belongs to {', '.join(owners[0].MODELS)}, not to {model}."
+            )
+        raise SettingsError(
+            f"Unknown setting {name!r} for {model}; valid ones are {', '.join(family.names())}."
+        )
+
+
+@dataclass(frozen=True)
+class SupervisedSettings(Settings):
+    """A DisTIB or VIB run: the data and label, the objective's weights (beta on the compression
+    terms, the reconstruction's weight), the networks and how long it trains. The papers leave
+    these open; the book's choices and the sweeps behind them are recorded in ``data/results/``
+    (``distib_reconstruction_weight_cpu_sweep.json`` for the reconstruction weight).
+    ``decoder_trains_a=False`` stops the reconstruction's gradient at A (chapter 05's ablation);
+    ``activation`` is that of every layer."""
+
+    MODELS: ClassVar[tuple[str, ...]] = ("distib", "vib")
+    CHOICES: ClassVar[dict[str, tuple]] = {
+        "data": LABELLED_DATASETS,
+        "encoder": ("conv", "mlp"),
+        "decoder": ("conv", "mlp"),
+        "activation": ("relu", "leaky_relu", "elu"),
+        "likelihood": ("bernoulli", "gaussian"),
+    }
+    SIZES: ClassVar[dict[str, dict]] = {
+        "smoke": {"steps": 150, "batch_size": 64, "encoder": "mlp", "hidden": 128},
+        "cpu": {"steps": 2000, "batch_size": 128},
+        "gpu": {"steps": 6000, "batch_size": 1024, "width": 32, "hidden": 512, "decoder": "conv"},
+    }
+    #: Settings that only DisTIB has (VIB has one code and no decoder).
+    DISTIB_ONLY: ClassVar[tuple[str, ...]] = (
+        "dim_z", "decoder", "likelihood", "decoder_trains_a", "reconstruction_weight",
+    )
+    model: str = "distib"
+    data: str = "dsprites-style"
+    label: str | None = None
+    beta: float = 1e-3
+    reconstruction_weight: float = 0.005
+    dim_a: int = 8
+    dim_z: int = 8
+    encoder: str = "conv"
+    decoder: str = "mlp"
+    width: int = 16
+    hidden: int = 256
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+    decoder_trains_a: bool = True
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.label is None:
+            object.__setattr__(self, "label", NATURAL_LABEL.get(self.data, "label"))
+        side = IMAGE_SIDE[self.data]
+        for name in ("encoder", "decoder"):
+            if getattr(self, name) == "conv" and side not in CONVOLVABLE:
+                raise SettingsError(
+                    f"Setting {name}='conv' needs images of {', '.join(map(str, CONVOLVABLE))} "
+                    f"pixels; {self.data} has {side} x {side}. Set {name}=mlp."
+                )
+        if self.beta < 0 or self.lr <= 0 or min(self.dim_a, self.dim_z) < 1:
+            raise SettingsError("Settings beta >= 0, lr > 0, dim_a >= 1 and dim_z >= 1 are needed.")
+
+    @classmethod
+    def data_defaults(cls, data: str) -> dict:
+        small = IMAGE_SIDE.get(data) not in CONVOLVABLE
+        return {"encoder": "mlp", "decoder": "mlp"} if small else {}
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> SupervisedSettings:
+        if overrides.get("model") == "vib":
+            base = cls.__dataclass_fields__
+            sized = {**config.by_profile(profile, **cls.SIZES),
+                     **cls.data_defaults(overrides.get("data", base["data"].default))}
+            for name in cls.DISTIB_ONLY:
+                default = sized.get(name, base[name].default)
+                if name in overrides and overrides[name] != default:
+                    raise SettingsError(f"Setting {name!r} belongs to distib: VIB has no "
+                                        "second code and no decoder.")
+        return super().for_profile(profile, **overrides)
+
+
+#: Default TC weights per estimator (the ranges of the reference settings in methods.md put
+#: 1e-3..3e-2 on the minibatch estimate and 1e-5..1e-4 on the density ratio).
+TC_WEIGHTS = {"mws": 1e-2, "drt": 1e-4}
+#: The latent of the small profiles, whose grid has three factors (``gan_dsprites_style_cpu_runs``
+#: in data/results/ compares it with the reference 5 + 5 on that grid).
+SMALL_LATENT = {"code_dim": 3, "noise_dim": 3}
+
+
+@dataclass(frozen=True)
+class GanSettings(Settings):
+    """An InfoGAN or TC-GAN run. Defaults are the reference settings for dSprites (methods.md): 5
+    noise and 5 continuous codes, Adam(0.5, 0.999), lr 1e-3 for G and Q and 2e-3 for D, batch 64.
+    ``tc_weight=None`` takes the estimator's default (:data:`TC_WEIGHTS`) for TC-GAN and 0 for
+    InfoGAN. ``aligned`` names factors that the first codes are taught on ``labelled`` images."""
+
+    MODELS: ClassVar[tuple[str, ...]] = ("infogan", "tcgan")
+    CHOICES: ClassVar[dict[str, tuple]] = {
+        "data": ("dsprites-style", "dsprites-style-tied", "styled-digits"),
+        "estimator": ("mws", "drt"),
+        "resolution": (28, 32, 64),
+    }
+    SIZES: ClassVar[dict[str, dict]] = {
+        "smoke": {"steps": 30, "batch_size": 32, "resolution": 32, **SMALL_LATENT},
+        "cpu": {"steps": 2000, "batch_size": 64, "resolution": 32, **SMALL_LATENT},
+        "gpu": {"steps": 20000, "batch_size": 512, "resolution": 64},
+    }
+
+    model: str = "tcgan"
+    data: str = "dsprites-style"
+    estimator: str = "mws"
+    noise_dim: int = 5
+    code_dim: int = 5
+    categorical: tuple[int, ...] = ()
+    info_weight: float = 1.0
+    tc_weight: float | None = None
+    resolution: int = 64
+    steps: int = 3000
+    batch_size: int = 64
+    lr_g: float = 1e-3
+    lr_d: float = 2e-3
+    lr_t: float = 1e-4
+    aligned: tuple[str, ...] = ()
+    labelled: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tc_weight is None:
+            weight = TC_WEIGHTS[self.estimator] if self.model == "tcgan" else 0.0
+            object.__setattr__(self, "tc_weight", weight)
+        if self.model == "infogan" and self.tc_weight:
+            raise SettingsError("InfoGAN has no TC penalty; train tcgan to set tc_weight.")
+        if len(self.aligned) > self.code_dim or (self.aligned and self.labelled < 1):
+            raise SettingsError(
+                f"Aligning {len(self.aligned)} codes with factors needs at most code_dim "
+                f"({self.code_dim}) of them and some labelled images (labelled={self.labelled})."
+            )
+
+    @classmethod
+    def data_defaults(cls, data: str) -> dict:
+        # Styled digits: 28-pixel images, and the digit as a categorical code of ten classes.
+        return {"resolution": 28, "categorical": (10,)} if data == "styled-digits" else {}
+
+
+FAMILIES: dict[str, type[Settings]] = {
+    "distib": SupervisedSettings, "vib": SupervisedSettings,
+    "infogan": GanSettings, "tcgan": GanSettings,
+}
+
+
+def family(model: str) -> type[Settings]:
+    """The settings class of ``model``."""
+    if model not in FAMILIES:
+        raise SettingsError(f"Unknown model {model!r}; valid models are {', '.join(FAMILIES)}.")
+    return FAMILIES[model]
+
+
+def parse_assignments(model: str, assignments: list[str]) -> dict:
+    """``["beta=0.01", "activation=leaky_relu"]`` as typed overrides for ``model``'s settings: an
+    unknown name, a setting of another family or a value of the wrong type raises
+    :class:`SettingsError` naming it."""
+    kind = family(model)
+    hints = typing.get_type_hints(kind)
+    parsed: dict = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise SettingsError(f"--set takes NAME=VALUE; got {text!r}.")
+        check_names(kind, {name: None}, model)
+        try:
+            parsed[name] = _parse(value, hints[name])
+        except ValueError:
+            raise SettingsError(
+                f"Setting {name}={value!r} is not of the right type: give {_describe(hints[name])}."
+            ) from None
+    return parsed

@@ -1,0 +1,257 @@
+"""The settings records and the run store: every run is a record, never stale or mislabelled."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from disentangle import objectives, runs, settings, supervised, train
+from disentangle.cli import main
+from disentangle.settings import GanSettings, SettingsError, SupervisedSettings
+
+TINY = {"steps": 20}
+
+
+def _train(argv, capsys):
+    code = main(["train", *argv, "--profile", "smoke", "--quiet"])
+    return code, capsys.readouterr()
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_settings_are_checked_by_name_type_and_value():
+    with pytest.raises(SettingsError, match="Unknown setting 'stepz' for distib; valid ones"):
+        SupervisedSettings.for_profile("smoke", stepz=3)
+    with pytest.raises(SettingsError, match="belongs to infogan, tcgan, not to distib"):
+        SupervisedSettings.for_profile("smoke", estimator="drt")
+    with pytest.raises(SettingsError, match="steps='many' is not of the right type: give int"):
+        SupervisedSettings(steps="many")
+    with pytest.raises(SettingsError, match="activation='tanh' is not valid; valid values"):
+        SupervisedSettings(activation="tanh")
+    with pytest.raises(SettingsError, match="VIB has no second code and no decoder"):
+        SupervisedSettings.for_profile("smoke", model="vib", decoder_trains_a=False)
+    with pytest.raises(SettingsError, match="valid values are infogan, tcgan"):
+        GanSettings(model="vae")
+    with pytest.raises(SettingsError, match="no TC penalty"):
+        GanSettings(model="infogan", tc_weight=0.1)
+    assert GanSettings(estimator="drt").tc_weight == settings.TC_WEIGHTS["drt"]
+    assert GanSettings(model="infogan").tc_weight == 0.0
+    assert SupervisedSettings(beta=1).beta == 1.0 and isinstance(SupervisedSettings(beta=1).beta,
+                                                                 float)
+
+
+def test_assignments_parse_to_the_fields_types():
+    parsed = settings.parse_assignments(
+        "tcgan", ["tc_weight=0.02", "aligned=posX,posY", "labelled=64", "categorical=10",
+                  "estimator=drt"])
+    assert parsed == {"tc_weight": 0.02, "aligned": ("posX", "posY"), "labelled": 64,
+                      "categorical": (10,), "estimator": "drt"}
+    parsed = settings.parse_assignments("distib", ["decoder_trains_a=false", "label=scale"])
+    assert parsed == {"decoder_trains_a": False, "label": "scale"}
+    assert settings.parse_assignments("tcgan", ["tc_weight=none"]) == {"tc_weight": None}
+    with pytest.raises(SettingsError, match="give float"):
+        settings.parse_assignments("distib", ["beta=large"])
+    with pytest.raises(SettingsError, match="NAME=VALUE"):
+        settings.parse_assignments("distib", ["beta"])
+
+
+def test_settings_round_trip_through_json():
+    chosen = GanSettings.for_profile("cpu", aligned=("posX", "posY"), labelled=16)
+    again = GanSettings(**json.loads(json.dumps(chosen.as_dict())))
+    assert again == chosen
+
+
+def test_a_convolution_is_refused_on_images_too_small_for_it():
+    assert SupervisedSettings.for_profile("cpu", data="digits").encoder == "mlp"
+    with pytest.raises(SettingsError, match="encoder='conv' needs images of 28, 32, 64 pixels; "
+                                            "digits has 8 x 8"):
+        SupervisedSettings.for_profile("cpu", data="digits", encoder="conv")
+
+
+def test_two_different_settings_never_share_a_folder_by_default(tmp_path):
+    def folder(**chosen):
+        return runs.default_dir(SupervisedSettings.for_profile("cpu", **chosen), "cpu", tmp_path)
+
+    plain = folder()
+    assert plain.name == "distib_dsprites-style_cpu_seed0"
+    others = [folder(beta=0.01), folder(beta=0.02), folder(activation="leaky_relu"),
+              folder(beta=0.01, activation="leaky_relu"), folder(decoder_trains_a=False),
+              folder(seed=1), folder(data="styled-digits"), folder(model="vib")]
+    assert len({plain, *others}) == 1 + len(others)
+    assert folder(beta=0.01) == folder(beta=0.01)  # and the same run always the same one
+    assert folder(label="shape") == plain  # the natural label is the profile's own
+
+
+def test_the_default_folder_is_under_the_repository():
+    repository = runs.PACKAGE.parents[1]
+    chosen = SupervisedSettings.for_profile("cpu", seed=3)
+    expected = repository / "runs" / "distib_dsprites-style_cpu_seed3"
+    assert runs.default_dir(chosen, "cpu") == expected
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_set_round_trip_the_folder_run_json_and_metrics_agree(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, said = _train(["distib", "--data", "digits", "--set", "beta=0.004", "--set", "steps=20",
+                         "--set", "dim_a=4"], capsys)
+    assert code == 0, said.err
+    expected = SupervisedSettings.for_profile("smoke", data="digits", beta=0.004, steps=20,
+                                              dim_a=4)
+    folder = runs.default_dir(expected, "smoke", root=".")
+    assert folder.name == ("distib_digits_smoke_seed0_"
+                           + runs.settings_hash({"beta": 0.004, "steps": 20, "dim_a": 4}))
+    record = json.loads((folder / "run.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert record["settings"] == metrics["settings"] == expected.as_dict()
+    assert record["differing_from_profile"] == {"beta": 0.004, "steps": 20, "dim_a": 4}
+    assert metrics["fingerprint"] == record["fingerprint"] == runs.training_fingerprint(
+        "supervised")
+    assert record["git_revision"] is None or len(record["git_revision"]) >= 40
+    assert "--set beta=0.004" in metrics["command"]
+
+
+def test_a_folder_given_by_hand_refuses_a_run_of_other_settings(tmp_path, capsys):
+    out = tmp_path / "mine"
+    code, said = _train(["vib", "--data", "digits", "--out", str(out), "--set", "steps=20"],
+                        capsys)
+    assert code == 0, said.err
+    before = (out / train.CHECKPOINT).read_bytes()
+    # The old command line trained 0 steps here and wrote metrics that said beta 0.01.
+    code, said = _train(["vib", "--data", "digits", "--out", str(out), "--set", "steps=20",
+                         "--beta", "0.01"], capsys)
+    assert code == 2
+    assert said.err.count("\n") == 1 and "beta (0.001 here, 0.01 asked)" in said.err
+    assert (out / train.CHECKPOINT).read_bytes() == before
+    assert json.loads((out / "metrics.json").read_text())["settings"]["beta"] == 0.001
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["distib", "--set", "stepz=3"], "Unknown setting 'stepz' for distib"),
+    (["distib", "--set", "steps=3.5"], "steps='3.5' is not of the right type: give int"),
+    (["distib", "--set", "estimator=drt"], "'estimator' belongs to infogan, tcgan, not to distib"),
+    (["distib", "--tc-weight", "1"], "'tc_weight' belongs to infogan, tcgan, not to distib"),
+    (["tcgan", "--beta", "1"], "'beta' belongs to distib, vib, not to tcgan"),
+    (["tcgan", "--set", "activation=elu"], "'activation' belongs to distib, vib"),
+    (["vib", "--stop-reconstruction-at-a"], "VIB has no second code and no decoder"),
+    (["distib", "--data", "digits", "--set", "encoder=conv"], "digits has 8 x 8"),
+    (["distib", "--data", "cifar10"], "data='cifar10' is not valid"),
+    (["distib", "--set", "seed=2"], "use MODEL, --data and --seed"),
+])
+def test_bad_settings_are_refused_in_one_line(argv, message, capsys):
+    code, said = _train(argv, capsys)
+    assert code == 2 and message in said.err
+    assert said.err.startswith("error: ") and said.err.count("\n") == 1
+
+
+def test_a_non_finite_loss_reaches_the_command_line_as_one_line(tmp_path, monkeypatch, capsys):
+    def blown(out, x, y, *args):
+        terms = real(out, x, y, *args)
+        return {**terms, "kl_z": terms["kl_z"] * float("nan"),
+                "total": terms["total"] * float("nan")}
+
+    real = objectives.distib_loss
+    monkeypatch.setattr(objectives, "distib_loss", blown)
+    code, said = _train(["distib", "--data", "digits", "--out", str(tmp_path / "nan")], capsys)
+    assert code == 2 and said.err.count("\n") == 1
+    assert "Non-finite loss at step 0: term(s) kl_z, total" in said.err
+
+
+def test_help_works_without_the_resource_module():
+    # Windows has no `resource`; a None entry in sys.modules makes importing it fail the same way.
+    script = ("import sys; sys.modules['resource'] = None; from disentangle.cli import main; "
+              "sys.argv = ['disentangle', '--help']; main()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "train" in done.stdout and "materialize" in done.stdout
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def test_a_change_to_a_model_module_marks_a_finished_run_stale(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    first = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                     progress=False, **TINY)
+    assert first.trained
+    trained_by = runs.read_record(out)["fingerprint"]
+    # The same library with one edit to models.py, as after a change in src/.
+    edited = tmp_path / "library"
+    shutil.copytree(runs.PACKAGE, edited, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(edited / "models.py", "a") as source:
+        source.write("\n# an edit that keeps every tensor shape\n")
+    monkeypatch.setattr(runs, "PACKAGE", edited)
+    assert runs.training_fingerprint("supervised") != trained_by
+
+    kept = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                    progress=False, load_stale=True, **TINY)
+    assert not kept.trained and runs.read_record(out)["fingerprint"] == trained_by
+
+    again = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
+                                     progress=False, **TINY)
+    assert again.trained
+    said = capsys.readouterr().err
+    assert f"stale run in {out}" in said and "training it again" in said
+    assert runs.read_record(out)["fingerprint"] == runs.training_fingerprint("supervised")
+    aside = out / f"stale-{trained_by}"
+    assert (aside / train.CHECKPOINT).exists() and (aside / "run.json").exists()
+
+
+def test_load_stale_warns(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                             **TINY)
+    monkeypatch.setattr(runs, "training_fingerprint", lambda family: "0123456789ab")
+    with pytest.warns(UserWarning, match="trained by other code .* loading it anyway"):
+        supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                                 load_stale=True, **TINY)
+
+
+def test_a_run_made_before_the_store_is_stale(tmp_path, capsys):
+    out = tmp_path / "old"
+    supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                             **TINY)
+    (out / "run.json").unlink()
+    again = supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out,
+                                     progress=False, **TINY)
+    assert again.trained and (out / "stale-unrecorded" / train.CHECKPOINT).exists()
+
+
+def test_a_hand_made_pickle_checkpoint_is_refused(tmp_path):
+    out = tmp_path / "run"
+    supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                             **TINY)
+    payload = torch.load(out / train.CHECKPOINT, weights_only=True)
+    payload["history"]["note"] = PickledNote()  # any object that is not plain data
+    torch.save(payload, out / train.CHECKPOINT)
+    with pytest.raises(ValueError, match="holds Python objects other than tensors"):
+        supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                                 **TINY)
+    with pytest.raises(ValueError, match="could run code"):
+        train.load_checkpoint(out, {})
+
+
+class PickledNote:
+    """An object a checkpoint has no business holding."""
+
+
+def test_gan_runs_go_through_the_store(tmp_path):
+    from disentangle import gan
+
+    source = gan.load_ground_truth("dsprites-style", "smoke")
+    chosen = GanSettings.for_profile("smoke", steps=2, batch_size=8)
+    gan.fit_gan(chosen, source, torch.device("cpu"), tmp_path, progress=False, profile="smoke")
+    other = GanSettings.for_profile("smoke", steps=2, batch_size=8, code_dim=4)
+    with pytest.raises(ValueError, match=r"code_dim \(3 here, 4 asked\)"):
+        gan.fit_gan(other, source, torch.device("cpu"), tmp_path, progress=False,
+                    profile="smoke")
+    tied = gan.load_ground_truth("dsprites-style-tied", "smoke")
+    with pytest.raises(ValueError, match="the images come from"):
+        gan.fit_gan(chosen, tied, torch.device("cpu"), tmp_path / "b", progress=False,
+                    profile="smoke")
