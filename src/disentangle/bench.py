@@ -123,7 +123,7 @@ def _host_images(rows, count: int) -> torch.Tensor:
 
 
 def _profile(device: torch.device) -> str:
-    return "gpu" if device.type == "cuda" else "cpu"
+    return "gpu" if train.accelerated(device) else "cpu"
 
 
 def bench_distib(device: torch.device, timing: dict, host_count: int, workers: int) -> dict:
@@ -242,6 +242,7 @@ def run(
                 "and torch.compile on CUDA)",
         "device": str(dev),
         "profile_of_the_book_way": _profile(dev),
+        "dry_run": config.dry_run(),
         "dataloader_workers": workers,
         "timing": timing,
     }

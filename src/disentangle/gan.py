@@ -277,7 +277,7 @@ def training_parts(
         labelled = (source.images(factors).to(device),
                     torch.as_tensor(factors[:, columns], device=device))
         aligned_sizes = torch.as_tensor([source.factor_sizes[k] for k in columns], device=device)
-    if device.type == "cuda":
+    if train.accelerated(device):
         # The GPU path compiles the two networks where the compiler works (the step itself, with
         # its two or three backward passes, stays eager).
         latent = torch.zeros(min(run.batch_size, 64), model.latent_dim, device=device)

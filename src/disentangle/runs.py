@@ -101,7 +101,9 @@ def default_dir(settings: Settings, profile: str, root: str | Path | None = None
     differing = settings.differing(profile)
     if differing:
         name += "_" + settings_hash(differing)
-    return Path(root if root is not None else repository_root()) / "runs" / name
+    store = Path(root if root is not None else repository_root()) / "runs"
+    # A dry run's few steps must never be taken for the profile's real run.
+    return store / "dry-run" / name if config.dry_run() else store / name
 
 
 def record(settings: Settings, profile: str) -> dict:
@@ -118,6 +120,7 @@ def record(settings: Settings, profile: str) -> dict:
         "seed": settings.seed,
         "settings": settings.as_dict(),
         "differing_from_profile": settings.differing(profile),
+        "dry_run": config.dry_run(),
         "family": family,
         "fingerprint": training_fingerprint(family),
         "disentangle": version,
@@ -133,8 +136,8 @@ def read_record(out: str | Path) -> dict | None:
 def _differences(held: dict, asked: dict) -> list[str]:
     """Each setting (and the profile) whose recorded value differs from the one asked for; a
     setting the record does not know is no difference (it came with newer code: a staleness)."""
-    changed = [f"profile ({held.get('profile')} here, {asked['profile']} asked)"] if (
-        held.get("profile") != asked["profile"]) else []
+    changed = [f"{key} ({held.get(key)} here, {asked[key]} asked)"
+               for key in ("profile", "dry_run") if held.get(key, False) != asked[key]]
     for name, value in asked["settings"].items():
         if name in held.get("settings", {}) and held["settings"][name] != value:
             changed.append(f"{name} ({held['settings'][name]!r} here, {value!r} asked)")

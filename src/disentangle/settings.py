@@ -161,8 +161,17 @@ class Settings:
         an unknown name raises :class:`SettingsError` listing the valid ones)."""
         check_names(cls, overrides, overrides.get("model", cls.MODELS[0]))
         data = overrides.get("data", cls.__dataclass_fields__["data"].default)
-        sized = config.by_profile(profile, **cls.SIZES)
-        return cls(**{**sized, **cls.data_defaults(data), **overrides})
+        return cls(**{**cls.profile_sizes(profile), **cls.data_defaults(data), **overrides})
+
+    @classmethod
+    def profile_sizes(cls, profile: str) -> dict:
+        """The fields the profile sets; a dry run of the gpu profile keeps its networks and trains
+        :data:`config.DRY_RUN_STEPS` steps of :data:`config.DRY_RUN_BATCH` images."""
+        profile = config.resolve_profile(profile)
+        sized = dict(cls.SIZES[profile])
+        if profile == "gpu" and config.dry_run():
+            sized.update(steps=config.DRY_RUN_STEPS, batch_size=config.DRY_RUN_BATCH)
+        return sized
 
     def as_dict(self) -> dict:
         """Every setting, JSON-ready (tuples as lists)."""
@@ -260,7 +269,7 @@ class SupervisedSettings(Settings):
     def for_profile(cls, profile: str, **overrides: Any) -> SupervisedSettings:
         if overrides.get("model") == "vib":
             base = cls.__dataclass_fields__
-            sized = {**config.by_profile(profile, **cls.SIZES),
+            sized = {**cls.profile_sizes(profile),
                      **cls.data_defaults(overrides.get("data", base["data"].default))}
             for name in cls.DISTIB_ONLY:
                 default = sized.get(name, base[name].default)

@@ -71,7 +71,7 @@ def training_parts(
         labelled.x_train, labelled.y_train, batch_size=run.batch_size, seed=run.seed
     )
     network = model
-    if device.type == "cuda":
+    if train.accelerated(device):
         # The GPU path compiles the model where the compiler works and trains eagerly where not.
         example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
         network = train.compile_or_fallback(model, example)

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from disentangle import config
+
 Batch = tuple[torch.Tensor, ...]
 StepFn = Callable[[Batch], dict[str, torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
@@ -69,11 +71,18 @@ class History:
         }
 
 
+def accelerated(device: torch.device) -> bool:
+    """Whether training on ``device`` takes the GPU path (bf16 autocast, compiled networks): on
+    CUDA, and in a dry run of the gpu profile (:func:`config.dry_run`) on any device."""
+    return device.type == "cuda" or config.dry_run()
+
+
 def autocast(
     device: torch.device, enabled: bool | None = None
 ) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (``enabled=None`` means: on CUDA only); a no-op elsewhere."""
-    use = device.type == "cuda" if enabled is None else enabled
+    """bf16 autocast on the GPU path (``enabled=None`` means: where :func:`accelerated`); a no-op
+    elsewhere."""
+    use = accelerated(device) if enabled is None else enabled
     if not use:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -104,9 +113,11 @@ def gradient_step(
 def compile_or_fallback(module: nn.Module, example: torch.Tensor) -> nn.Module:
     """``torch.compile(module)`` if a forward and backward pass through it work on ``example``;
     otherwise the module itself, with a warning that says why. Compilation fails on some
-    platforms and shapes, and a chapter must never fail because of it."""
+    platforms and shapes, and a chapter must never fail because of it. Off CUDA (a dry run) the
+    graph is captured and run eagerly (backend ``aot_eager``), which needs no C++ compiler."""
+    backend = "inductor" if example.device.type == "cuda" else "aot_eager"
     try:
-        compiled = torch.compile(module)
+        compiled = torch.compile(module, backend=backend)
         out = compiled(example)
         first = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
         first.float().sum().backward()

@@ -90,7 +90,7 @@ def load_labelled(
             f"Unknown dataset {name!r}; valid names are {', '.join(LABELLED_DATASETS)}."
         )
     profile = config.resolve_profile(profile)
-    n_train, n_test = SIZES[profile]
+    n_train, n_test = config.by_profile(profile, **SIZES)
     rng = np.random.default_rng(seed)
     if name in ("digits", "mnist", "fashion-mnist"):
         if label not in (None, "label", "digit"):

@@ -1,0 +1,85 @@
+"""The gpu profile's path, dry-run on the CPU: its networks, batch sizes, data pipeline, bf16
+autocast and torch.compile (with the eager-graph backend, which needs no compiler), capped to a
+few steps and smoke-sized data by ``DISENTANGLE_DRY_RUN=1``, so that the path a reader with a GPU
+meets first cannot rot unseen on machines without one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import papermill
+import pytest
+
+from disentangle import config, runs
+from disentangle.settings import GanSettings, SupervisedSettings
+from tests.book import NOTEBOOKS
+
+#: The chapters that train or evaluate through the library, where the gpu profile takes another
+#: path than the smoke profile; the others differ only in sizes, which a dry run takes at smoke
+#: size.
+CHAPTERS = ["04_information_bottleneck_and_vib", "05_distib", "06_distib_under_the_microscope",
+            "09_infogan", "10_two_level_gan", "11_explorer", "12_performance"]
+
+
+@pytest.fixture
+def dry(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.DRY_RUN_ENV, "1")
+    monkeypatch.setenv(config.PROFILE_ENV, "gpu")
+    monkeypatch.setenv(config.DEVICE_ENV, "cpu")
+    return {**os.environ}
+
+
+def test_a_dry_run_keeps_the_gpu_settings_and_caps_the_rest(dry):
+    supervised = SupervisedSettings.for_profile("gpu")
+    assert (supervised.width, supervised.hidden, supervised.decoder) == (32, 512, "conv")
+    assert (supervised.steps, supervised.batch_size) == (config.DRY_RUN_STEPS,
+                                                         config.DRY_RUN_BATCH)
+    assert GanSettings.for_profile("gpu").resolution == 64
+    assert config.by_profile("gpu", smoke=1, cpu=2, gpu=3) == 1
+    assert runs.default_dir(supervised, "gpu", "/x").parent.as_posix() == "/x/runs/dry-run"
+
+
+def _command(args, env, cwd):
+    done = subprocess.run([sys.executable, "-m", "disentangle", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.parametrize("model, data", [("distib", "dsprites-style"), ("tcgan", "dsprites-style")])
+def test_the_train_command_runs_the_gpu_path(dry, tmp_path, model, data):
+    _command(["train", model, "--data", data, "--quiet"], dry, tmp_path)
+    [folder] = (tmp_path / "runs" / "dry-run").iterdir()
+    record = json.loads((folder / "run.json").read_text())
+    assert record["profile"] == "gpu" and record["dry_run"] is True
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["settings"]["steps"] == config.DRY_RUN_STEPS
+
+
+def test_the_bench_command_runs_the_gpu_path(dry, tmp_path):
+    out = tmp_path / "bench.json"
+    _command(["bench", "--device", "cpu", "--out", str(out), "--warmup", "1", "--steps", "1",
+              "--repeats", "1"], dry, tmp_path)
+    record = json.loads(out.read_text())
+    assert record["profile_of_the_book_way"] == "gpu" and record["dry_run"] is True
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(
+    not os.environ.get("DISENTANGLE_DRY_RUN_CHAPTERS"),
+    reason="the chapters' gpu dry run takes longer than CI's budget for it on 2 cores: "
+           "set DISENTANGLE_DRY_RUN_CHAPTERS=1 to run it",
+)
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_runs_the_gpu_path(dry, tmp_path, name):
+    path = NOTEBOOKS / f"{name}.ipynb"
+    try:
+        papermill.execute_notebook(str(path), str(tmp_path / path.name),
+                                   parameters={"PROFILE": "gpu"}, cwd=str(path.parent),
+                                   kernel_name="python3", progress_bar=False)
+    except papermill.PapermillExecutionError as err:
+        pytest.fail(f"{path.name} failed in the gpu dry run, cell {err.cell_index}:\n"
+                    f"{err.source}\n{err.ename}: {err.evalue}", pytrace=False)
