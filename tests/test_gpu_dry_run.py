@@ -20,8 +20,19 @@ from tests.book import NOTEBOOKS
 #: The chapters that train or evaluate through the library, where the gpu profile takes another
 #: path than the smoke profile; the others differ only in sizes, which a dry run takes at smoke
 #: size.
-CHAPTERS = ["04_information_bottleneck_and_vib", "05_distib", "06_distib_under_the_microscope",
-            "09_infogan", "10_two_level_gan", "11_explorer", "12_performance"]
+#: Four of them assert their claims in the gpu profile on what a 2-step model cannot learn; they
+#: need the chapters to skip claims in a dry run, as they do in the smoke profile (not yet done).
+CLAIMS_ON_A_DRY_MODEL = pytest.mark.xfail(
+    strict=True, reason="asserts the gpu profile's claims on a model trained for 2 steps")
+CHAPTERS = [
+    pytest.param("04_information_bottleneck_and_vib", marks=CLAIMS_ON_A_DRY_MODEL),
+    "05_distib",
+    pytest.param("06_distib_under_the_microscope", marks=CLAIMS_ON_A_DRY_MODEL),
+    pytest.param("09_infogan", marks=CLAIMS_ON_A_DRY_MODEL),
+    pytest.param("10_two_level_gan", marks=CLAIMS_ON_A_DRY_MODEL),
+    "11_explorer",
+    "12_performance",
+]
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 A *profile* sets the size of a run. The same notebook runs as
 
 - ``smoke``: every code path on tiny data, seconds per chapter (what CI runs);
-- ``cpu``: real but small results on a 2-core laptop, the whole book in about 20 minutes;
-- ``gpu``: paper-scale runs on one H100-class GPU, the whole book in under 30 minutes.
+- ``cpu``: real but small results on a 2-core laptop (``book/running.md`` has each chapter's time);
+- ``gpu``: paper-scale runs on one H100-class GPU.
 
 The profile in force is decided, in this order, by an explicit argument (a notebook's papermill
 ``PROFILE`` parameter), the environment variable ``DISENTANGLE_PROFILE``, and finally the hardware:
