@@ -189,6 +189,7 @@ def test_bayesian_networks_side_by_side():
 # --- Explorers --------------------------------------------------------------------------------
 
 widgets = pytest.importorskip("ipywidgets")
+explorers = pytest.importorskip("disentangle.widgets")
 
 
 def shown(image: widgets.Image) -> np.ndarray:
@@ -200,8 +201,8 @@ def links_from(explorer, source) -> list:
 
 
 def test_traversal_explorer_static_part_holds_every_step():
-    explorer = viz.traversal_explorer(decode, torch.zeros(3), value_range=(-3, 3), dims=[0, 2],
-                                      steps=5, scale=1)
+    explorer = explorers.traversal_explorer(decode, torch.zeros(3), value_range=(-3, 3),
+                                            dims=[0, 2], steps=5, scale=1)
     assert explorer.get_title(0) == "traversal"
     (controls, stack) = explorer.children[0].children
     dimension, value = controls.children
@@ -220,7 +221,7 @@ def test_traversal_explorer_static_part_holds_every_step():
 
 
 def test_traversal_explorer_sliders_redecode_live():
-    explorer = viz.traversal_explorer(decode, torch.zeros(3), dims=[1, 2], scale=1)
+    explorer = explorers.traversal_explorer(decode, torch.zeros(3), dims=[1, 2], scale=1)
     sliders_box, live = explorer.children[1].children
     assert [s.description for s in sliders_box.children] == ["dim 1", "dim 2"]
     before = shown(live).copy()
@@ -233,7 +234,7 @@ def test_traversal_explorer_sliders_redecode_live():
 
 def test_swap_explorer_holds_every_pair_and_links_the_pickers():
     x_a, x_z = sources(2, 0), sources(3, 1)
-    explorer = viz.swap_explorer(swap, x_a, x_z, scale=1)
+    explorer = explorers.swap_explorer(swap, x_a, x_z, scale=1)
     (pick_a, source_a), (pick_z, source_z), (_, result) = (box.children
                                                              for box in explorer.children)
     assert len(pick_a.options) == 2 and len(pick_z.options) == 3
@@ -246,4 +247,4 @@ def test_swap_explorer_holds_every_pair_and_links_the_pickers():
     assert {link.target[0] for link in links_from(explorer, pick_a)} == {source_a, result}
     assert {link.target[0] for link in links_from(explorer, pick_z)} == {source_z, *result.children}
     with pytest.raises(ValueError, match="swap must return images"):
-        viz.swap_explorer(lambda a, z: a, x_a, x_z)
+        explorers.swap_explorer(lambda a, z: a, x_a, x_z)

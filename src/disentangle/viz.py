@@ -1,6 +1,6 @@
 """Figures the chapters share: image grids, latent traversals (still and animated), DisTIB swap
 grids, the information plane, training curves, metric bars and Bayesian networks. The interactive
-explorers live in :mod:`disentangle.widgets` and are importable from here too."""
+explorers, built on these, live in :mod:`disentangle.widgets` (they need ipywidgets)."""
 
 from __future__ import annotations
 
@@ -348,12 +348,3 @@ def bayesian_networks(
     fig.tight_layout()
     return fig
 
-
-def __getattr__(name: str) -> object:
-    # The explorers need ipywidgets, an optional dependency; importing them lazily keeps the
-    # figures importable without it.
-    if name in ("traversal_explorer", "swap_explorer"):
-        from disentangle import widgets
-
-        return getattr(widgets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
