@@ -1,7 +1,8 @@
-"""The gpu profile's path, dry-run on the CPU: its networks, batch sizes, data pipeline, bf16
-autocast and torch.compile (with the eager-graph backend, which needs no compiler), capped to a
-few steps and smoke-sized data by ``DISENTANGLE_DRY_RUN=1``, so that the path a reader with a GPU
-meets first cannot rot unseen on machines without one."""
+"""The gpu profile's path, dry-run on the CPU: its networks, data pipeline, bf16 autocast and
+torch.compile (with the eager-graph backend, which needs no compiler), capped to 2 steps of 8
+images and smoke-sized data by ``DISENTANGLE_DRY_RUN=1``, so that the path a reader with a GPU
+meets first cannot rot unseen on machines without one. The chapters skip their claims in a dry run
+(``config.checks_claims``, ``config.learns``): a 2-step model has learned nothing to check."""
 
 from __future__ import annotations
 
@@ -20,19 +21,8 @@ from tests.book import NOTEBOOKS
 #: The chapters that train or evaluate through the library, where the gpu profile takes another
 #: path than the smoke profile; the others differ only in sizes, which a dry run takes at smoke
 #: size.
-#: Four of them assert their claims in the gpu profile on what a 2-step model cannot learn; they
-#: need the chapters to skip claims in a dry run, as they do in the smoke profile (not yet done).
-CLAIMS_ON_A_DRY_MODEL = pytest.mark.xfail(
-    strict=True, reason="asserts the gpu profile's claims on a model trained for 2 steps")
-CHAPTERS = [
-    pytest.param("04_information_bottleneck_and_vib", marks=CLAIMS_ON_A_DRY_MODEL),
-    "05_distib",
-    pytest.param("06_distib_under_the_microscope", marks=CLAIMS_ON_A_DRY_MODEL),
-    pytest.param("09_infogan", marks=CLAIMS_ON_A_DRY_MODEL),
-    pytest.param("10_two_level_gan", marks=CLAIMS_ON_A_DRY_MODEL),
-    "11_explorer",
-    "12_performance",
-]
+CHAPTERS = ["04_information_bottleneck_and_vib", "05_distib", "06_distib_under_the_microscope",
+            "09_infogan", "10_two_level_gan", "11_explorer", "12_performance"]
 
 
 @pytest.fixture
@@ -79,11 +69,6 @@ def test_the_bench_command_runs_the_gpu_path(dry, tmp_path):
 
 
 @pytest.mark.notebook
-@pytest.mark.skipif(
-    not os.environ.get("DISENTANGLE_DRY_RUN_CHAPTERS"),
-    reason="the chapters' gpu dry run takes longer than CI's budget for it on 2 cores: "
-           "set DISENTANGLE_DRY_RUN_CHAPTERS=1 to run it",
-)
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_chapter_runs_the_gpu_path(dry, tmp_path, name):
     path = NOTEBOOKS / f"{name}.ipynb"

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from disentangle import estimators, robustness
+from disentangle import config, estimators, robustness
 from disentangle.data.labelled import LabelledData
 from disentangle.models import VIB, DisTIB
 
@@ -185,7 +185,9 @@ def evaluate_model(
         result["mi_a_z"] = estimators.ksg_mutual_information(
             coded["mean_a"], coded["mean_z"], seed=seed
         )
-        result["swaps"] = swap_scores(model, labelled, min(64, len(labelled.y_test) // 2))
+        # 64 x 64 decoded pairs; a dry run of the gpu profile (large decoders on a CPU) caps them.
+        pairs = 64 if config.learns(labelled.profile) else config.DRY_RUN_BATCH
+        result["swaps"] = swap_scores(model, labelled, min(pairs, len(labelled.y_test) // 2))
     attacked = labelled.test_images(0, fgsm_points)
     result["fgsm"] = {
         str(eps): acc

@@ -123,6 +123,18 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return chosen
 
 
+def checks_claims(profile: str) -> bool:
+    """Whether a chapter asserts its claims in ``profile``: in cpu and gpu, not in smoke (seconds
+    of training) nor in a dry run of the gpu profile, which takes smoke's values."""
+    return by_profile(profile, smoke=False, cpu=True, gpu=True)
+
+
+def learns(profile: str) -> bool:
+    """Whether runs in ``profile`` train long enough to learn anything, so that a chapter's
+    sanity checks of learning apply: in every profile but a dry run (:func:`dry_run`)."""
+    return not (resolve_profile(profile) == "gpu" and dry_run())
+
+
 def warn_if_mismatched(profile: str, device: torch.device) -> None:
     """Warn when the gpu profile is about to run on a CPU: it is correct, but hours slow (a dry
     run is meant to)."""

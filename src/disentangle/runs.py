@@ -103,7 +103,7 @@ def default_dir(settings: Settings, profile: str, root: str | Path | None = None
         name += "_" + settings_hash(differing)
     store = Path(root if root is not None else repository_root()) / "runs"
     # A dry run's few steps must never be taken for the profile's real run.
-    return store / "dry-run" / name if config.dry_run() else store / name
+    return store / name if config.learns(profile) else store / "dry-run" / name
 
 
 def record(settings: Settings, profile: str) -> dict:
@@ -120,7 +120,7 @@ def record(settings: Settings, profile: str) -> dict:
         "seed": settings.seed,
         "settings": settings.as_dict(),
         "differing_from_profile": settings.differing(profile),
-        "dry_run": config.dry_run(),
+        "dry_run": not config.learns(profile),
         "family": family,
         "fingerprint": training_fingerprint(family),
         "disentangle": version,

@@ -161,17 +161,15 @@ class Settings:
         an unknown name raises :class:`SettingsError` listing the valid ones)."""
         check_names(cls, overrides, overrides.get("model", cls.MODELS[0]))
         data = overrides.get("data", cls.__dataclass_fields__["data"].default)
-        return cls(**{**cls.profile_sizes(profile), **cls.data_defaults(data), **overrides})
+        sized = cls.SIZES[config.resolve_profile(profile)]
+        chosen = {**sized, **cls.data_defaults(data), **overrides}
+        if not config.learns(profile):
+            # A dry run of the gpu profile keeps its networks and caps how long anything trains,
+            # whatever a chapter asks for.
+            chosen["steps"] = min(chosen["steps"], config.DRY_RUN_STEPS)
+            chosen["batch_size"] = min(chosen["batch_size"], config.DRY_RUN_BATCH)
+        return cls(**chosen)
 
-    @classmethod
-    def profile_sizes(cls, profile: str) -> dict:
-        """The fields the profile sets; a dry run of the gpu profile keeps its networks and trains
-        :data:`config.DRY_RUN_STEPS` steps of :data:`config.DRY_RUN_BATCH` images."""
-        profile = config.resolve_profile(profile)
-        sized = dict(cls.SIZES[profile])
-        if profile == "gpu" and config.dry_run():
-            sized.update(steps=config.DRY_RUN_STEPS, batch_size=config.DRY_RUN_BATCH)
-        return sized
 
     def as_dict(self) -> dict:
         """Every setting, JSON-ready (tuples as lists)."""
@@ -269,7 +267,7 @@ class SupervisedSettings(Settings):
     def for_profile(cls, profile: str, **overrides: Any) -> SupervisedSettings:
         if overrides.get("model") == "vib":
             base = cls.__dataclass_fields__
-            sized = {**cls.profile_sizes(profile),
+            sized = {**cls.SIZES[config.resolve_profile(profile)],
                      **cls.data_defaults(overrides.get("data", base["data"].default))}
             for name in cls.DISTIB_ONLY:
                 default = sized.get(name, base[name].default)
