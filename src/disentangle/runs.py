@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from disentangle import config
-from disentangle.settings import Settings
+from disentangle.settings import GanSettings, Settings
 
 RECORD = "run.json"
 #: The files a run writes to its folder: all that setting a stale run aside moves.
@@ -77,7 +77,8 @@ def evaluation_fingerprint(family: str) -> str:
 
 
 def family_of(settings: Settings) -> str:
-    return "gan" if settings.model in ("infogan", "tcgan") else "supervised"
+    """``gan`` or ``supervised``: which family's sources define the run."""
+    return "gan" if isinstance(settings, GanSettings) else "supervised"
 
 
 def repository_root() -> Path:
