@@ -382,6 +382,9 @@ def test_evaluate_records_and_repeats():
     assert first["beta_vae_eval"] == 1.0 and first["factor_vae_eval"] == 1.0
     assert first["mig"] >= 1 - 3 * MI_BIAS_TOLERANCE  # 500 points: three times the bias of 2,000
     assert np.shape(first["dci_importance"]) == (4, 3)
+    # SCORES lists every number evaluate reports (the names a study may ask for).
+    numbers = {k for k, v in first.items() if isinstance(v, float | int) and k != "seed"}
+    assert numbers - {"code_dims"} == set(metrics.SCORES)
 
 
 def test_evaluate_defaults_are_the_protocol():

@@ -7,6 +7,8 @@
 - ``train distib|vib|infogan|tcgan`` trains a model and writes ``metrics.json``, ``history.json``
   and a checkpoint (from which an interrupted run resumes) to ``--out``; the GANs also write a
   traversal figure;
+- ``study`` runs a study file (groups of settings x seeds) as tasks on Ray, here or on a cluster,
+  and writes its results file with paired statistics (see :mod:`disentangle.studies`);
 - ``bench`` times training steps the public-code way and the book's way (see
   :mod:`disentangle.bench`);
 - ``time-evaluate`` times :func:`disentangle.metrics.evaluate` with its defaults, once per DCI
@@ -132,6 +134,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from disentangle import studies
+
+    # Checked whole before Ray starts or anything runs.
+    study = studies.load_study(args.file, profile=args.profile)
+    path = Path(args.results) if args.results else studies.results_path(study)
+    record = studies.run_study(
+        study, workers=args.workers, address=args.address, store=args.store, results=path,
+        cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+        progress=not args.quiet, command="python -m disentangle " + " ".join(args.argv),
+    )
+    print(studies.table(record))
+    print(f"wrote {path}")
+    failed = studies.failures(record)
+    if failed:
+        print(f"error: {len(failed)} of {len(record['runs'])} runs failed (messages above, in "
+              f"{path} and in each run's log.txt); the others finished", file=sys.stderr)
+    # The exit status is the number of failed runs (at most 100): 0 when every run finished.
+    return min(len(failed), 100)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from disentangle import bench
 
@@ -215,6 +238,32 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)
+    study = commands.add_parser(
+        "study", help="run a study file: groups x seeds on Ray, with paired statistics",
+        description="Run every run of a study file (studies/NAME.toml) that is not finished yet, "
+                    "as tasks on Ray, and write data/results/study_NAME.json as runs finish. "
+                    "Stopped at any moment, the same command resumes: finished runs are read, "
+                    "interrupted ones resume from their checkpoints. The exit status is the "
+                    "number of failed runs (at most 100).",
+    )
+    study.add_argument("file", help="the study file, e.g. studies/smoke.toml")
+    study.add_argument("--workers", type=int, help="at most this many runs at once (default: as "
+                                                   "many as the Ray cluster's CPUs/GPUs hold)")
+    study.add_argument("--address", help="join a running Ray cluster at HOST:PORT (or 'auto' for "
+                                         "the one `ray start` started here); default: start Ray "
+                                         "on this machine")
+    study.add_argument("--profile", help="run the study in another profile than its file names "
+                                         "(its results file then ends in _PROFILE)")
+    study.add_argument("--results", help="results file (default: data/results/study_NAME.json)")
+    study.add_argument("--store", help="folder whose runs/ holds the runs (default: each "
+                                       "machine's repository; a shared folder on a cluster)")
+    study.add_argument("--cpus-per-run", type=float, default=1,
+                       help="CPUs each run declares to Ray, and PyTorch's threads (default 1)")
+    study.add_argument("--gpus-per-run", type=float,
+                       help="GPUs each run declares (default: 1 on a cluster with GPUs, else 0; "
+                            "0.25 packs four runs on a GPU)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.set_defaults(run=_study)
     speed = commands.add_parser(
         "bench", help="time training steps the public-code way and the book's way"
     )

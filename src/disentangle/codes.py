@@ -22,6 +22,20 @@ from disentangle.models import VIB, DisTIB
 PROBE_READERS = ("linear", "mlp")
 
 
+def metric_names(model: str) -> tuple[str, ...]:
+    """The names :func:`evaluate_model` reports for a ``distib`` or ``vib`` model. Most hold a
+    number; ``probe_nuisance_from_*`` and ``nuisance_chance`` hold one per nuisance factor,
+    ``swaps`` one per score of :func:`swap_scores` and ``fgsm`` one per attack size."""
+    if model not in ("distib", "vib"):
+        raise ValueError(f"Unknown supervised model {model!r}; valid models are distib, vib.")
+    codes = ("a", "a_sampled", "z", "z_sampled") if model == "distib" else ("a", "a_sampled")
+    probes = tuple(f"probe_{target}_from_{code}{ending}"
+                   for ending in ("", "_mlp") for target in ("label", "nuisance") for code in codes)
+    second = ("mi_x_z", "mi_a_z", "swaps") if model == "distib" else ()
+    information = ("mi_x_a", "mi_a_y", *second)
+    return ("accuracy_a", "chance", *probes, "nuisance_chance", *information, "fgsm")
+
+
 @torch.no_grad()
 def encode_test(model: DisTIB | VIB, labelled: LabelledData, chunk: int = 2048) -> dict:
     """Posterior means and log-variances of the test set, and the logits from the label code's

@@ -714,6 +714,16 @@ def _unsupervised(codes: np.ndarray, num_bins: int) -> dict[str, float]:
     }
 
 
+#: The scores :func:`evaluate` reports, each a number (besides them it records the factors, the
+#: settings, versions and timings).
+SCORES = (
+    "mig", "jemmig", "modularity", "dci_disentanglement", "dci_completeness",
+    "dci_informativeness", "dci_informativeness_train", "sap", "explicitness", "beta_vae_train",
+    "beta_vae_eval", "factor_vae_train", "factor_vae_eval", "factor_vae_active_dims",
+    "gaussian_total_correlation", "mean_pairwise_mi",
+)
+
+
 def evaluate(
     data: GroundTruthLike,
     encode: Encoder,

@@ -34,8 +34,9 @@ from disentangle import config
 from disentangle.settings import GanSettings, Settings
 
 RECORD = "run.json"
-#: The files a run writes to its folder: all that setting a stale run aside moves.
-RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png", "log.txt")
+#: The files a run writes to its folder: all that setting a stale run aside moves. A study's
+#: ``log.txt`` stays: it logs every attempt at the folder's run, stale ones included.
+RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png")
 PACKAGE = Path(__file__).resolve().parent
 #: The sources that define what a run of each family trains: data, networks, objective, loop,
 #: settings, and the family's own module.
@@ -194,3 +195,21 @@ def open_run(
     (out / RECORD).write_text(json.dumps(asked, indent=2) + "\n")
     return asked
 
+
+def finished_metrics(out: str | Path, settings: Settings, profile: str) -> dict | None:
+    """The ``metrics.json`` in ``out`` if it records the finished run of ``settings`` in
+    ``profile``, trained and evaluated by today's code (both fingerprints); else ``None``."""
+    path = Path(out) / "metrics.json"
+    held = read_record(out)
+    if not path.exists() or held is None:
+        return None
+    recorded = json.loads(path.read_text())
+    family = family_of(settings)
+    current = (
+        recorded.get("settings") == settings.as_dict()
+        and recorded.get("profile") == profile
+        and held.get("dry_run", False) == (not config.learns(profile))
+        and recorded.get("fingerprint") == training_fingerprint(family)
+        and recorded.get("evaluation_fingerprint") == evaluation_fingerprint(family)
+    )
+    return recorded if current else None

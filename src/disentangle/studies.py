@@ -1,0 +1,586 @@
+"""Studies: a grid of runs (groups of settings x seeds) declared in one file, run as tasks on Ray,
+on this machine or a cluster, and summarised with paired statistics in one results file.
+
+A study file (``studies/NAME.toml``) names, before any run:
+
+- ``profile`` and ``seeds`` (a list, or a count n meaning 0 .. n-1), and the default ``data``;
+- ``metrics``: what every run reports into the results file (a nested score by a dotted name,
+  such as ``fgsm.0.1``);
+- ``[groups.NAME]``: a ``model`` with its ``data`` and ``set``, any setting of the model's family
+  (:mod:`disentangle.settings`, the names ``--set`` takes);
+- ``[[comparisons]]``: two groups ``a`` and ``b`` and the ``primary`` metric of their comparison,
+  the one the study is about; the other metrics are compared too, as secondary.
+
+:func:`load_study` checks all of it, and every run's settings, before anything runs, naming the
+key at fault. :func:`run_study` runs what is not yet finished, each run in its folder of the run
+store (:mod:`disentangle.runs`), so that a study stopped at any moment and started again trains
+nothing twice and resumes interrupted runs from their checkpoints. The results file
+(``data/results/study_NAME.json``) is rewritten as runs finish; :mod:`disentangle.stats` gives its
+summaries and comparisons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import socket
+import time
+import traceback
+from collections import deque
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from disentangle import config, runs, settings, stats
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+#: The keys a study file may hold, at the top, in a group and in a comparison.
+TOP_KEYS = ("name", "description", "profile", "data", "seeds", "metrics", "groups", "comparisons")
+GROUP_KEYS = ("model", "data", "set")
+COMPARISON_KEYS = ("a", "b", "primary")
+#: How often Ray retries a run whose worker died (a killed process, a lost machine); each retry
+#: resumes from the run's checkpoint.
+RETRIES = 2
+
+
+class StudyError(ValueError):
+    """A malformed study file; the message names the file and the key at fault."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a study: a group's settings at one seed."""
+
+    group: str
+    seed: int
+    settings: settings.Settings
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}/seed{self.seed}"
+
+    @property
+    def family(self) -> str:
+        return runs.family_of(self.settings)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    primary: str
+
+
+@dataclass(frozen=True)
+class Study:
+    """A checked study file: its runs, group by group and seed by seed."""
+
+    name: str
+    path: Path
+    description: str
+    profile: str
+    file_profile: str | None
+    seeds: tuple[int, ...]
+    metrics: tuple[str, ...]
+    groups: dict[str, dict]
+    comparisons: tuple[Comparison, ...]
+    runs: tuple[Run, ...] = field(repr=False)
+
+
+def _fail(path: Path, key: str, problem: str) -> StudyError:
+    return StudyError(f"{path}: {key}: {problem}")
+
+
+def _unknown_keys(path: Path, where: str, table: dict, valid: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in valid:
+            raise _fail(path, f"{where}{key}",
+                        f"unknown key; valid keys are {', '.join(valid)}.")
+
+
+def metric_names(model: str) -> tuple[str, ...]:
+    """The names a run of ``model`` reports (a dotted name reaches inside a nested one)."""
+    from disentangle import codes, metrics
+
+    family = settings.family(model)
+    return metrics.SCORES if family is settings.GanSettings else codes.metric_names(model)
+
+
+def _seeds(path: Path, value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = list(range(value))
+    if (not isinstance(value, list) or not value
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)):
+        raise _fail(path, "seeds", "give a non-empty list of non-negative integers, or a count "
+                                   "n >= 1 (seeds 0 .. n-1).")
+    if len(set(value)) != len(value):
+        raise _fail(path, "seeds", f"seeds repeat in {value}.")
+    return tuple(value)
+
+
+def _group_settings(path: Path, name: str, group: dict, default_data: str | None,
+                    profile: str, seed: int) -> settings.Settings:
+    where = f"groups.{name}"
+    if not isinstance(group, dict):
+        raise _fail(path, where, "a group is a table with model, data and set.")
+    _unknown_keys(path, f"{where}.", group, GROUP_KEYS)
+    if "model" not in group:
+        raise _fail(path, f"{where}.model", "missing; give one of " + ", ".join(settings.FAMILIES))
+    model = group["model"]
+    try:
+        family = settings.family(model)
+    except settings.SettingsError as err:
+        raise _fail(path, f"{where}.model", str(err)) from None
+    chosen = dict(group.get("set", {}))
+    forbidden = sorted(set(chosen) & {"model", "data", "seed"})
+    if forbidden:
+        raise _fail(path, f"{where}.set.{forbidden[0]}",
+                    "set by the group's model, its data and the study's seeds, not by set.")
+    data = group.get("data", default_data)
+    if data is None:
+        raise _fail(path, f"{where}.data", "missing, and the study gives no default data.")
+    try:
+        # A value written as a string is read the way --set reads it.
+        text = [f"{k}={v}" for k, v in chosen.items() if isinstance(v, str)]
+        chosen.update(settings.parse_assignments(model, text))
+        chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}
+        return family.for_profile(profile, model=model, data=data, seed=seed, **chosen)
+    except settings.SettingsError as err:
+        raise _fail(path, f"{where}.set", str(err)) from None
+
+
+def load_study(path: str | Path, profile: str | None = None) -> Study:
+    """Read and check a study file; ``profile`` overrides the file's. Every run's settings are
+    built here, so that an unknown model, setting or metric, missing seeds, or a comparison of
+    groups that do not exist is refused (:class:`StudyError`, naming the key) before any run."""
+    path = Path(path)
+    if not path.exists():
+        raise StudyError(f"{path}: no such study file; the shipped ones are in studies/.")
+    try:
+        spec = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise StudyError(f"{path}: not valid TOML: {err}") from None
+    _unknown_keys(path, "", spec, TOP_KEYS)
+    for key in ("seeds", "metrics", "groups", "comparisons"):
+        if key not in spec:
+            raise _fail(path, key, "missing: a study declares its seeds, metrics, groups and "
+                                   "comparisons before it runs.")
+    try:
+        profile = config.resolve_profile(profile or spec.get("profile"))
+    except config.ProfileError as err:
+        raise _fail(path, "profile", str(err)) from None
+    seeds = _seeds(path, spec["seeds"])
+    metrics = spec["metrics"]
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise _fail(path, "metrics", "give a non-empty list of metric names.")
+    groups = spec["groups"]
+    if not isinstance(groups, dict) or not groups:
+        raise _fail(path, "groups", "declare at least one [groups.NAME] table.")
+    planned: list[Run] = []
+    for name, group in groups.items():
+        for seed in seeds:
+            planned.append(Run(name, seed, _group_settings(path, name, group, spec.get("data"),
+                                                           profile, seed)))
+        reported = metric_names(group["model"])
+        for metric in metrics:
+            if metric.split(".")[0] not in reported:
+                raise _fail(path, "metrics", f"{group['model']} (group {name}) reports no "
+                                             f"{metric!r}; it reports {', '.join(reported)}.")
+    by_settings: dict[str, str] = {}
+    for run in planned:
+        same = by_settings.setdefault(json.dumps(run.settings.as_dict(), sort_keys=True), run.group)
+        if same != run.group:
+            raise _fail(path, f"groups.{run.group}", f"the same settings as group {same}: two "
+                                                     "groups of one run would share its folder.")
+    comparisons = []
+    declared = spec["comparisons"]
+    if not isinstance(declared, list) or not declared:
+        raise _fail(path, "comparisons", "declare at least one [[comparisons]] with a, b and "
+                                         "primary.")
+    for index, entry in enumerate(declared):
+        where = f"comparisons[{index}]"
+        _unknown_keys(path, f"{where}.", entry, COMPARISON_KEYS)
+        for key in COMPARISON_KEYS:
+            if key not in entry:
+                raise _fail(path, f"{where}.{key}", "missing.")
+        for key in ("a", "b"):
+            if entry[key] not in groups:
+                raise _fail(path, f"{where}.{key}", f"no group {entry[key]!r}; the groups are "
+                                                    f"{', '.join(groups)}.")
+        if entry["a"] == entry["b"]:
+            raise _fail(path, where, "compares a group with itself.")
+        if entry["primary"] not in metrics:
+            raise _fail(path, f"{where}.primary", f"{entry['primary']!r} is not among the "
+                                                  "study's metrics.")
+        comparisons.append(Comparison(entry["a"], entry["b"], entry["primary"]))
+    return Study(
+        name=spec.get("name", path.stem), path=path, description=spec.get("description", ""),
+        profile=profile, file_profile=spec.get("profile"), seeds=seeds, metrics=tuple(metrics),
+        groups=groups,        comparisons=tuple(comparisons), runs=tuple(planned),
+    )
+
+
+def results_path(study: Study) -> Path:
+    """``data/results/study_NAME.json``, with ``_PROFILE`` appended when the study runs in another
+    profile than its file names (so a gpu rerun never overwrites the recorded cpu study)."""
+    suffix = "" if study.file_profile in (None, study.profile) else f"_{study.profile}"
+    return config.data_dir() / "results" / f"study_{study.name}{suffix}.json"
+
+
+# --- One run, where Ray puts it ------------------------------------------------------------------
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _number(value: Any) -> float | None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number and math.isfinite(value) else None
+
+
+def scores(run_settings: settings.Settings, result: dict, wanted: tuple[str, ...]) -> dict:
+    """The ``wanted`` metrics (dotted names reach into nested ones) of a run's ``metrics.json``;
+    a metric missing or not finite is ``None``."""
+    model = run_settings.model
+    reported = result["metrics"] if runs.family_of(run_settings) == "gan" else result
+    flat = _flatten({k: reported[k] for k in metric_names(model) if k in reported})
+    return {name: _number(flat.get(name)) for name in wanted}
+
+
+def execute(task: dict) -> dict:
+    """Train and evaluate one run (a Ray task, or called directly): ``task`` holds the run's
+    settings, profile, wanted metrics, the store's root (``None``: this machine's repository),
+    the CPUs and GPUs it was given, and the training code's fingerprint the study expects.
+
+    The run's output goes to ``log.txt`` in its folder. A finished run of the same settings and
+    code is read, not trained again; an interrupted one resumes from its checkpoint. An error is
+    returned as a failed run with its one-line message; Ctrl-C (a cancelled task) propagates
+    after the training loop has checkpointed."""
+    import torch
+
+    from disentangle import gan, supervised
+
+    started = time.perf_counter()
+    kind = settings.family(task["model"])
+    run_settings = kind(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in task["settings"].items()})
+    family = runs.family_of(run_settings)
+    profile = task["profile"]
+    outcome: dict[str, Any] = {"machine": socket.gethostname(), "status": "failed",
+                               "metrics": {}, "error": None}
+    torch.set_num_threads(max(int(task["cpus"]), 1))
+    os.environ.update(task["environment"])  # the driver's dry-run switch, on every machine
+    out = runs.default_dir(run_settings, profile, root=task["store"])
+    out.mkdir(parents=True, exist_ok=True)
+    outcome["run_dir"] = str(out)
+    ours = runs.training_fingerprint(family)
+    if ours != task["fingerprint"]:
+        outcome["error"] = (f"{outcome['machine']} runs other code (training fingerprint {ours}, "
+                            f"the study's {task['fingerprint']}): install the same revision of "
+                            "the library on every machine.")
+        return outcome
+    device = "cuda" if task["gpus"] and torch.cuda.is_available() else "cpu"
+    with (out / "log.txt").open("a") as log, redirect_stdout(log), redirect_stderr(log):
+        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
+              f"{task['study']} on {outcome['machine']} ({device}), code {ours}", flush=True)
+        try:
+            result = runs.finished_metrics(out, run_settings, profile)
+            if result is None:
+                overrides = {k: v for k, v in dataclasses.asdict(run_settings).items()
+                             if k not in ("model", "data", "seed")}
+                common = dict(profile=profile, seed=run_settings.seed, out_dir=out,
+                              device=device, progress=True, **overrides)
+                if family == "gan":
+                    result = gan.run(run_settings.model, run_settings.data, **common)[2]
+                else:
+                    result = supervised.run(run_settings.model, run_settings.data, **common)
+            outcome.update(
+                status="finished",
+                metrics=scores(run_settings, result, tuple(task["metrics"])),
+                fingerprint=result["fingerprint"],
+                evaluation_fingerprint=result["evaluation_fingerprint"],
+                train_seconds=result.get("train_seconds"),
+            )
+        except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the study goes on
+            traceback.print_exc()
+            outcome["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"
+        outcome["seconds"] = time.perf_counter() - started
+        print(f"--- {outcome['status']} after {outcome['seconds']:.1f} s"
+              + (f": {outcome['error']}" if outcome["error"] else ""), flush=True)
+    return outcome
+
+
+# --- The study, on Ray ---------------------------------------------------------------------------
+
+
+def _entry(study: Study, run: Run) -> dict:
+    return {"key": run.key, "group": run.group, "seed": run.seed, "model": run.settings.model,
+            "data": run.settings.data, "settings": run.settings.as_dict(), "status": "pending",
+            "metrics": {}, "seconds": None, "fingerprint": None, "machine": None}
+
+
+def _is_current(study: Study, run: Run, held: dict | None) -> bool:
+    """Whether a run the results file holds as finished still stands: same settings, the same
+    code trained and evaluated it, and it reports every metric the study now asks for."""
+    if not held or held.get("status") != "finished":
+        return False
+    family = run.family
+    return (held.get("settings") == run.settings.as_dict()
+            and held.get("fingerprint") == runs.training_fingerprint(family)
+            and held.get("evaluation_fingerprint") == runs.evaluation_fingerprint(family)
+            and set(study.metrics) <= set(held.get("metrics", {})))
+
+
+def summarise(study: Study, entries: dict[str, dict]) -> tuple[dict, list]:
+    """The ``summary`` (group -> metric -> :func:`stats.summarise`) and the ``comparisons`` (one
+    per declared pair and metric, primary first, each :func:`stats.compare` of the pair by seed)
+    of the finished runs."""
+    by_group: dict[str, dict[int, dict]] = {name: {} for name in study.groups}
+    for entry in entries.values():
+        if entry["status"] == "finished":
+            by_group[entry["group"]][entry["seed"]] = entry["metrics"]
+    summary = {
+        group: {m: stats.summarise([found[s].get(m) for s in sorted(found)])
+                for m in study.metrics}
+        for group, found in by_group.items()
+    }
+    comparisons = []
+    for pair in study.comparisons:
+        ordered = [pair.primary] + [m for m in study.metrics if m != pair.primary]
+        for metric in ordered:
+            a = {s: v.get(metric) for s, v in by_group[pair.a].items()}
+            b = {s: v.get(metric) for s, v in by_group[pair.b].items()}
+            comparisons.append({"a": pair.a, "b": pair.b, "metric": metric,
+                                "primary": metric == pair.primary, **stats.compare(a, b)})
+    return summary, comparisons
+
+
+def _write(path: Path, record: dict) -> None:
+    """Replace the results file in one step, so that a study stopped while writing leaves the
+    previous version whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(".json.tmp")
+    scratch.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(scratch, path)
+
+
+def _record(study: Study, entries: dict[str, dict], command: str, environment: dict,
+            timing: dict) -> dict:
+    summary, comparisons = summarise(study, entries)
+    counts = {status: sum(e["status"] == status for e in entries.values())
+              for status in ("finished", "failed", "interrupted", "pending")}
+    return {
+        "study": {"name": study.name, "file": study.path.name, "description": study.description,
+                  "profile": study.profile, "seeds": list(study.seeds),
+                  "metrics": list(study.metrics), "groups": study.groups,
+                  "comparisons": [dataclasses.asdict(c) for c in study.comparisons]},
+        "command": command,
+        "counts": counts,
+        "runs": [entries[run.key] for run in study.runs],
+        "summary": summary,
+        "comparisons": comparisons,
+        "environment": environment,
+        "timing": timing,
+    }
+
+
+def read_results(path: str | Path) -> dict:
+    """A results file written by :func:`run_study`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No results file {path}: run the study first "
+                                "(python -m disentangle study studies/NAME.toml).")
+    return json.loads(path.read_text())
+
+
+def _present_token() -> None:
+    """``ray start`` turns token authentication on, and a driver that joins by address presents
+    the token only when ``RAY_AUTH_MODE=token`` is set before Ray is imported (Ray 2.5x).
+    Presenting it is harmless where a cluster asks for none."""
+    token = any(os.environ.get(v) for v in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"))
+    if token or (Path.home() / ".ray" / "auth_token").exists():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _connect(address: str | None) -> bool:
+    """Join the Ray cluster at ``address`` (``auto``: the one started on this machine with ``ray
+    start``), or start Ray here with this machine's cores; returns whether this call started it
+    (and so should stop it)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = dict(log_to_driver=False, logging_level="ERROR")
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+    return True
+
+
+def _capacity(workers: int | None, cpus: float, gpus: float) -> int:
+    import ray
+
+    if workers is not None:
+        return workers
+    resources = ray.cluster_resources()
+    fits = [resources.get("CPU", 1) / cpus] + ([resources.get("GPU", 0) / gpus] if gpus else [])
+    return max(int(min(fits)), 1)
+
+
+def run_study(
+    study: Study,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    store: str | Path | None = None,
+    results: str | Path | None = None,
+    cpus_per_run: float = 1,
+    gpus_per_run: float | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Run every run of ``study`` that the results file does not already hold as finished by
+    today's code, as Ray tasks of ``cpus_per_run`` CPUs (PyTorch's threads set to match) and
+    ``gpus_per_run`` GPUs (default: one where the cluster has GPUs, else none), at most
+    ``workers`` at once (default: as many as the cluster's CPUs and GPUs hold). ``address`` joins
+    a running Ray cluster; without it Ray starts here. Runs live in the run store under ``store``
+    (default: each machine's repository). The results file (default :func:`results_path`) is
+    rewritten after every run; it is returned too. A failed run is recorded with its message and
+    the others go on; Ctrl-C stops the runs in flight at their next step, checkpointed, records
+    them as interrupted and raises ``KeyboardInterrupt``."""
+    from tqdm.auto import tqdm
+
+    path = Path(results) if results is not None else results_path(study)
+    command = command or f"python -m disentangle study {study.path}"
+    previous = {}
+    if path.exists():
+        held = read_results(path)
+        previous = {e["key"]: e for e in held.get("runs", [])}
+    entries = {}
+    for run in study.runs:
+        held = previous.get(run.key)
+        entries[run.key] = held if _is_current(study, run, held) else _entry(study, run)
+    todo = deque(run for run in study.runs if entries[run.key]["status"] != "finished")
+    if address:
+        _present_token()
+    import ray
+
+    timing = {"ray_start_seconds": 0.0, "wall_seconds": 0.0, "run_seconds": 0.0,
+              "runs_executed": 0, "workers": workers}
+    environment = config.environment("cpu")
+    environment["ray"] = ray.__version__
+    started = time.perf_counter()
+    _write(path, _record(study, entries, command, environment, timing))
+    if not todo:
+        return _record(study, entries, command, environment, timing)
+    started_ray = _connect(address)
+    timing["ray_start_seconds"] = round(time.perf_counter() - started, 3)
+    resources = ray.cluster_resources()
+    environment["cluster"] = {"nodes": len(ray.nodes()), "cpus": resources.get("CPU", 0),
+                              "gpus": resources.get("GPU", 0)}
+    if gpus_per_run is None:
+        gpus_per_run = 1 if resources.get("GPU", 0) >= 1 else 0
+    capacity = _capacity(workers, cpus_per_run, gpus_per_run)
+    timing["workers"] = capacity
+    task = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
+                                       max_retries=RETRIES)
+    shared = {
+        "study": study.name, "profile": study.profile, "metrics": list(study.metrics),
+        "store": None if store is None else str(Path(store).resolve()),
+        "cpus": cpus_per_run, "gpus": gpus_per_run,
+        "environment": {config.DRY_RUN_ENV: os.environ.get(config.DRY_RUN_ENV, "")},
+    }
+    in_flight: dict[Any, Run] = {}
+    bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name,
+               disable=not progress, unit="run")
+
+    def show() -> None:
+        count = {s: sum(e["status"] == s for e in entries.values()) for s in ("finished", "failed")}
+        bar.set_postfix_str(f"finished {count['finished']}, running {len(in_flight)}, failed "
+                            f"{count['failed']}, left {len(todo)}")
+
+    first_submit = time.perf_counter()
+    try:
+        while todo or in_flight:
+            while todo and len(in_flight) < capacity:
+                run = todo.popleft()
+                payload = {**shared, "key": run.key, "model": run.settings.model,
+                           "settings": run.settings.as_dict(),
+                           "fingerprint": runs.training_fingerprint(run.family)}
+                in_flight[task.remote(payload)] = run
+                entries[run.key]["status"] = "running"
+            show()
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                run = in_flight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as err:
+                    outcome = {"status": "failed", "metrics": {}, "machine": None,
+                               "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
+                entries[run.key] = {**_entry(study, run), **outcome}
+                timing["run_seconds"] += outcome.get("seconds") or 0.0
+                timing["runs_executed"] += 1
+                timing["wall_seconds"] = round(time.perf_counter() - first_submit, 3)
+                _write(path, _record(study, entries, command, environment, timing))
+                bar.update(1)
+            show()
+    except KeyboardInterrupt:
+        for ref in in_flight:
+            ray.cancel(ref)  # the training loop checkpoints at the end of its step
+        ray.wait(list(in_flight), num_returns=len(in_flight), timeout=60)
+        for run in in_flight.values():
+            entries[run.key]["status"] = "interrupted"
+        _write(path, _record(study, entries, command, environment, timing))
+        raise
+    finally:
+        bar.close()
+        if started_ray:
+            ray.shutdown()
+    return _record(study, entries, command, environment, timing)
+
+
+def failures(record: dict) -> list[dict]:
+    """The runs of a results record that failed."""
+    return [entry for entry in record["runs"] if entry["status"] == "failed"]
+
+
+def table(record: dict) -> str:
+    """A results record as text: each group's mean [95% interval] (n) of every metric, then every
+    comparison's verdict (:func:`stats.verdict`), primary ones marked."""
+    metrics = record["study"]["metrics"]
+    width = max(len(g) for g in record["summary"]) + 2
+    lines = [f"{'group':{width}s}" + "".join(f"{m:>28s}" for m in metrics)]
+    for group, by_metric in record["summary"].items():
+        cells = []
+        for metric in metrics:
+            s = by_metric[metric]
+            cells.append(f"{'-':>28s}" if s["mean"] is None else
+                         f"{s['mean']:8.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] n={s['n']:<2d}"
+                         .rjust(28))
+        lines.append(f"{group:{width}s}" + "".join(cells))
+    lines.append("")
+    for comparison in record["comparisons"]:
+        mark = "primary   " if comparison["primary"] else "secondary "
+        lines.append(mark + stats.verdict(comparison, comparison["a"], comparison["b"],
+                                          comparison["metric"]))
+    failed = failures(record)
+    if failed:
+        lines.append("")
+        lines += [f"failed {entry['key']}: {entry.get('error')}" for entry in failed]
+    return "\n".join(lines)

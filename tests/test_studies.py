@@ -1,0 +1,294 @@
+"""Studies: a study file checked before it runs, run through Ray, resumed after an interruption with
+nothing trained twice, failures recorded, a Ray cluster joined; and the paired statistics."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from disentangle import codes, stats, studies, supervised
+from disentangle.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "studies" / "smoke.toml"
+#: What differs between two results files of the same runs: when and where they ran.
+CIRCUMSTANCES = ("seconds", "train_seconds", "machine", "run_dir")
+
+
+def _study(argv, cwd=ROOT, **kwargs):
+    """``python -m disentangle study ...`` in a process of its own, as a reader runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "disentangle", "study", *map(str, argv), "--quiet"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+    )
+
+
+def _finish(process, timeout=240):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def _comparable(record):
+    """A results record without the circumstances of its runs (times, machine, folder)."""
+    runs = [{k: v for k, v in entry.items() if k not in CIRCUMSTANCES} for entry in record["runs"]]
+    return {"runs": runs, "summary": record["summary"], "comparisons": record["comparisons"]}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The smoke study run straight through by two local Ray workers."""
+    where = tmp_path_factory.mktemp("straight")
+    results = where / "study_smoke.json"
+    code, out, err = _finish(_study([SMOKE, "--workers", 2, "--store", where,
+                                     "--results", results]))
+    assert code == 0, err[-3000:]
+    return where, json.loads(results.read_text()), out
+
+
+# --- The study file ------------------------------------------------------------------------------
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+profile = "smoke"
+data = "digits"
+seeds = [0, 1]
+metrics = ["accuracy_a"]
+[groups.distib]
+model = "distib"
+[groups.vib]
+model = "vib"
+[[comparisons]]
+a = "distib"
+b = "vib"
+primary = "accuracy_a"
+"""
+
+
+@pytest.mark.parametrize("change, key, message", [
+    (('model = "vib"', 'model = "vibe"'), "groups.vib.model", "Unknown model 'vibe'"),
+    (('[groups.vib]', '[groups.vib]\nset = { bta = 0.1 }'), "groups.vib.set",
+     "Unknown setting 'bta'"),
+    (('[groups.vib]', '[groups.vib]\nset = { beta = "big" }'), "groups.vib.set",
+     "not of the right type"),
+    (('[groups.vib]', '[groups.vib]\nset = { estimator = "drt" }'), "groups.vib.set",
+     "belongs to infogan, tcgan"),
+    (("seeds = [0, 1]\n", ""), "seeds", "missing"),
+    (("seeds = [0, 1]", "seeds = []"), "seeds", "non-empty list"),
+    (('b = "vib"', 'b = "vae"'), "comparisons[0].b", "no group 'vae'"),
+    (('primary = "accuracy_a"', 'primary = "mig"'), "comparisons[0].primary",
+     "not among the study's metrics"),
+    (('metrics = ["accuracy_a"]', 'metrics = ["accuracy_a", "mi_x_z"]'), "metrics",
+     "vib (group vib) reports no 'mi_x_z'"),
+    (('model = "vib"', 'model = "distib"'), "groups.vib", "the same settings as group distib"),
+    (('profile = "smoke"', 'profile = "smoke"\nsteps = 3'), "steps", "unknown key"),
+])
+def test_a_malformed_study_is_refused_naming_the_key(tmp_path, change, key, message):
+    path = _write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(studies.StudyError) as refused:
+        studies.load_study(path)
+    assert f"{path}: {key}: " in str(refused.value)
+    assert message in str(refused.value)
+
+
+def test_the_command_refuses_a_bad_file_before_anything_runs(tmp_path, capsys):
+    path = _write(tmp_path, GOOD.replace('model = "vib"', 'model = "vibe"'))
+    code = main(["study", str(path), "--store", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "groups.vib.model" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_toml_error_names_its_line(tmp_path):
+    broken = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0, 1"))
+    with pytest.raises(studies.StudyError, match=r"not valid TOML: Unclosed array \(at line 5, column 1\)"):
+        studies.load_study(broken)
+
+
+def test_a_study_plans_every_group_at_every_seed(tmp_path):
+    study = studies.load_study(_write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = 3")))
+    assert [r.key for r in study.runs] == [f"{g}/seed{s}" for g in ("distib", "vib")
+                                           for s in range(3)]
+    assert {r.settings.seed for r in study.runs} == {0, 1, 2}
+    assert studies.results_path(study).name == "study_study.json"
+    other = studies.load_study(study.path, profile="cpu")
+    assert studies.results_path(other).name == "study_study_cpu.json"
+    assert other.runs[0].settings.steps != study.runs[0].settings.steps
+
+
+def test_metric_names_are_what_the_evaluations_report(tmp_path):
+    for model in ("distib", "vib"):
+        result = supervised.run(model, "digits", profile="smoke", seed=0,
+                                out_dir=tmp_path / model, progress=False, steps=5)
+        reported = set(result) - {"model", "data", "label", "profile", "seed", "settings",
+                                  "fingerprint", "evaluation_fingerprint", "run_dir",
+                                  "train_seconds", "wall_seconds", "environment"}
+        assert reported == set(codes.metric_names(model))
+    scores = studies.scores(supervised.settings_for("distib", "digits", profile="smoke"),
+                            result, ("accuracy_a", "fgsm.0.1", "fgsm.9"))
+    assert 0 <= scores["accuracy_a"] <= 1 and 0 <= scores["fgsm.0.1"] <= 1
+    assert scores["fgsm.9"] is None
+
+
+# --- Running ---------------------------------------------------------------------------------
+
+
+def test_the_smoke_study_runs_through_local_ray(straight):
+    where, record, out = straight
+    assert record["counts"] == {"finished": 8, "failed": 0, "interrupted": 0, "pending": 0}
+    assert record["environment"]["cluster"]["cpus"] == os.cpu_count()
+    assert record["timing"]["workers"] == 2
+    for group in ("distib", "vib"):
+        for metric in ("accuracy_a", "mi_x_a", "fgsm.0.1"):
+            summary = record["summary"][group][metric]
+            assert summary["n"] == 4 and summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
+    primary = [c for c in record["comparisons"] if c["primary"]]
+    assert [(c["a"], c["b"], c["metric"]) for c in primary] == [("distib", "vib", "accuracy_a")]
+    assert primary[0]["n_pairs"] == 4
+    for entry in record["runs"]:
+        log = Path(entry["run_dir"]) / "log.txt"
+        assert log.read_text().count("--- finished") == 1
+        assert Path(entry["run_dir"]).parent == where / "runs"
+    assert "primary   distib - vib on accuracy_a" in out
+
+
+def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path, straight):
+    results = tmp_path / "study_smoke.json"
+    argv = [SMOKE, "--workers", 1, "--store", tmp_path, "--results", results]
+    process = _study(argv)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if results.exists():
+            counts = json.loads(results.read_text())["counts"]
+            if counts["finished"] >= 3:
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the study did not finish three runs in time")
+    process.send_signal(signal.SIGINT)
+    code, _, err = _finish(process)
+    assert code == 130, err[-3000:]
+    first = json.loads(results.read_text())
+    done = [e for e in first["runs"] if e["status"] == "finished"]
+    assert 3 <= len(done) < 8
+    stamps = {e["key"]: os.stat(Path(e["run_dir"]) / "checkpoint.pt").st_mtime_ns for e in done}
+
+    code, _, err = _finish(_study(argv))
+    assert code == 0, err[-3000:]
+    final = json.loads(results.read_text())
+    assert final["counts"]["finished"] == 8
+    for entry in final["runs"]:
+        folder = Path(entry["run_dir"])
+        assert (folder / "log.txt").read_text().count("--- finished") == 1, entry["key"]
+        if entry["key"] in stamps:
+            assert os.stat(folder / "checkpoint.pt").st_mtime_ns == stamps[entry["key"]]
+    # One worker, interrupted and resumed, gives what two workers gave straight through.
+    assert _comparable(final) == _comparable(straight[1])
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
+    path = _write(tmp_path, GOOD.replace('[groups.vib]', '[groups.vib]\nset = { lr = 1e12 }'))
+    results = tmp_path / "results.json"
+    code, _, err = _finish(_study([path, "--store", tmp_path, "--results", results]))
+    record = json.loads(results.read_text())
+    assert code == 2 and "2 of 4 runs failed" in err
+    assert record["counts"]["finished"] == 2 and record["counts"]["failed"] == 2
+    for entry in record["runs"]:
+        if entry["group"] == "vib":
+            assert entry["error"].startswith("NonFiniteLossError: Non-finite loss at step")
+        else:
+            assert entry["status"] == "finished"
+    assert record["summary"]["vib"]["accuracy_a"]["n"] == 0
+    assert record["comparisons"][0]["n_pairs"] == 0
+
+
+@pytest.mark.skipif(shutil.which("ray") is None and not (Path(sys.executable).parent / "ray")
+                    .exists(), reason="the ray command is not installed")
+def test_address_joins_a_running_ray_cluster(tmp_path):
+    ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--num-cpus", "2", "--include-dashboard", "false"],
+                   check=True, capture_output=True, env=env, timeout=120)
+    try:
+        path = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0]"))
+        results = tmp_path / "results.json"
+        code, _, err = _finish(_study([path, "--address", f"127.0.0.1:{port}", "--store",
+                                       tmp_path, "--results", results], env=env))
+        assert code == 0, err[-3000:]
+        record = json.loads(results.read_text())
+        assert record["counts"]["finished"] == 2
+        assert record["environment"]["cluster"] == {"nodes": 1, "cpus": 2.0, "gpus": 0}
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+# --- The statistics ------------------------------------------------------------------------------
+
+
+def test_summaries_skip_what_did_not_finish():
+    summary = stats.summarise([1.0, 2.0, 3.0, None, float("nan")])
+    assert summary["n"] == 3 and summary["mean"] == 2.0 and summary["sd"] == 1.0
+    assert 1.0 <= summary["ci_low"] < 2.0 < summary["ci_high"] <= 3.0
+    assert stats.summarise([]) == {"n": 0, "mean": None, "sd": None, "ci_low": None,
+                                   "ci_high": None}
+
+
+def test_comparisons_pair_by_seed():
+    a = {0: 0.9, 1: 0.8, 2: 0.7, 3: None, 4: 0.5}
+    b = {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5}
+    result = stats.compare(a, b)
+    assert result["n_pairs"] == 3  # seed 3 failed in a, seed 4 is missing in b
+    assert result["differences"] == pytest.approx({"0": 0.4, "1": 0.3, "2": 0.2})
+    assert result["mean_diff"] == pytest.approx(0.3)
+    assert result["p_wilcoxon"] == pytest.approx(0.25)  # exact: 2 / 2**3, the floor at 3 pairs
+    # Paired, the shared per-seed noise cancels: the same gap as unpaired groups whose seeds
+    # differ by far more than the gap is seen clearly.
+    noise = np.random.default_rng(0).normal(0, 1, 10)
+    paired = stats.compare(dict(enumerate(noise + 0.1)), dict(enumerate(noise)))
+    assert paired["ci_low"] > 0 and paired["mde"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_five_pairs_can_never_reach_five_percent():
+    assert stats.wilcoxon_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 2**5)
+    assert stats.wilcoxon_p([0.0, 0.0]) == 1.0
+    assert stats.wilcoxon_p([]) is None
+
+
+def test_minimum_detectable_effect_follows_the_paired_t_rule():
+    # (t(0.975; 9) + t(0.8; 9)) / sqrt(10) = (2.2622 + 0.8834) / 3.1623
+    assert stats.minimum_detectable_effect(1.0, 10) == pytest.approx(0.9947, abs=1e-3)
+    assert stats.minimum_detectable_effect(2.0, 10) == pytest.approx(2 * 0.9947, abs=2e-3)
+    assert stats.minimum_detectable_effect(1.0, 40) < stats.minimum_detectable_effect(1.0, 10)
+    assert stats.minimum_detectable_effect(1.0, 1) is None
+
+
+def test_a_verdict_says_what_the_interval_allows():
+    seen = {"n_pairs": 10, "mean_diff": 0.05, "ci_low": 0.02, "ci_high": 0.08, "mde": 0.03}
+    assert stats.verdict(seen, "tcgan", "infogan", "mig") == (
+        "tcgan - infogan on mig: +0.050 [+0.020, +0.080], 10 pairs: tcgan scores higher than "
+        "infogan (the interval excludes 0)")
+    unseen = {**seen, "mean_diff": 0.03, "ci_low": -0.02, "mde": 0.06}
+    assert stats.verdict(unseen, "tcgan", "infogan", "mig").endswith(
+        "no difference this study can see; it could detect 0.060")
+    assert "no pair" in stats.verdict({"n_pairs": 0}, "a", "b", "m")
+    assert not math.isnan(stats.minimum_detectable_effect(0.0, 3))
