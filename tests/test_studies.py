@@ -114,6 +114,15 @@ def test_the_command_refuses_a_bad_file_before_anything_runs(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_two_processes_never_write_one_results_file(tmp_path, capsys):
+    path = _write(tmp_path, GOOD)
+    results = tmp_path / "study.json"
+    with studies.exclusive(tmp_path / ".study.json.lock", "held by this test"):
+        code = main(["study", str(path), "--results", str(results), "--quiet"])
+    assert code == 2 and "in use by another process" in capsys.readouterr().err
+    assert not results.exists()
+
+
 def test_a_toml_error_names_its_line(tmp_path):
     broken = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0, 1"))
     with pytest.raises(studies.StudyError, match=r"not valid TOML: Unclosed array \(at line 5, column 1\)"):

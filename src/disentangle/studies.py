@@ -29,7 +29,8 @@ import socket
 import time
 import traceback
 from collections import deque
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,30 @@ def results_path(study: Study) -> Path:
     return config.data_dir() / "results" / f"study_{study.name}{suffix}.json"
 
 
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if need be) or refuse at once with
+    ``RuntimeError`` naming ``what`` holds it: two processes never train one run or write one
+    results file. The system drops the lock when its holder dies, so a killed study leaves
+    none behind. (Where ``fcntl`` is missing, on Windows, nothing is locked.)"""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{what} is in use by another process (lock {path}): let it "
+                               "finish or stop it first.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # --- One run, where Ray puts it ------------------------------------------------------------------
 
 
@@ -294,7 +319,8 @@ def execute(task: dict) -> dict:
                             "the library on every machine.")
         return outcome
     device = "cuda" if task["gpus"] and torch.cuda.is_available() else "cpu"
-    with (out / "log.txt").open("a") as log, redirect_stdout(log), redirect_stderr(log):
+    with (exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
+          redirect_stdout(log), redirect_stderr(log)):
         print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
               f"{task['study']} on {outcome['machine']} ({device}), code {ours}", flush=True)
         try:
@@ -463,10 +489,19 @@ def run_study(
     rewritten after every run; it is returned too. A failed run is recorded with its message and
     the others go on; Ctrl-C stops the runs in flight at their next step, checkpointed, records
     them as interrupted and raises ``KeyboardInterrupt``."""
+    path = Path(results) if results is not None else results_path(study)
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1; got {workers}.")
+    with exclusive(path.with_name(f".{path.name}.lock"), f"results file {path}"):
+        return _run(study, path, workers, address, store, cpus_per_run, gpus_per_run, progress,
+                    command or f"python -m disentangle study {study.path}")
+
+
+def _run(study: Study, path: Path, workers: int | None, address: str | None,
+         store: str | Path | None, cpus_per_run: float, gpus_per_run: float | None,
+         progress: bool, command: str) -> dict:
     from tqdm.auto import tqdm
 
-    path = Path(results) if results is not None else results_path(study)
-    command = command or f"python -m disentangle study {study.path}"
     previous = {}
     if path.exists():
         held = read_results(path)

@@ -1,5 +1,6 @@
 """Figures the chapters share: image grids, latent traversals (still and animated), DisTIB swap
-grids, the information plane, training curves, metric bars and Bayesian networks. The interactive
+grids, the information plane, training curves, metric bars, a study's groups and paired seeds,
+and Bayesian networks. The interactive
 explorers, built on these, live in :mod:`disentangle.widgets` (they need ipywidgets)."""
 
 from __future__ import annotations
@@ -332,6 +333,59 @@ def metric_bars(
     ax.set(ylabel="score", title=title or f"mean ± std over seeds (n = {counts})")
     ax.legend(fontsize=8, frameon=False)
     return fig
+
+
+def _study_values(record: Mapping, group: str, metric: str) -> dict[int, float]:
+    """Seed -> value of ``metric`` for the finished runs of ``group`` in a study's results."""
+    if group not in record["summary"]:
+        raise ValueError(f"No group {group!r} in the study; its groups are "
+                         f"{', '.join(record['summary'])}.")
+    if metric not in record["study"]["metrics"]:
+        raise ValueError(f"The study reports no {metric!r}; it reports "
+                         f"{', '.join(record['study']['metrics'])}.")
+    return {entry["seed"]: entry["metrics"][metric] for entry in record["runs"]
+            if entry["group"] == group and entry["status"] == "finished"
+            and entry["metrics"].get(metric) is not None}
+
+
+def study_intervals(record: Mapping, metric: str, ax: Axes | None = None) -> Figure:
+    """One study's ``metric`` by group (a results record of :mod:`disentangle.studies`): every
+    seed's value as a dot, the mean as a bar across, and its bootstrap 95% interval as a line."""
+    groups = list(record["summary"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(groups), 3.2))
+    for k, group in enumerate(groups):
+        values = np.array(list(_study_values(record, group, metric).values()), dtype=float)
+        summary = record["summary"][group][metric]
+        jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(k + jitter[: len(values)], values, s=12, color=f"C{k}", alpha=0.7, zorder=2)
+        if summary["mean"] is not None:
+            ax.plot([k - 0.25, k + 0.25], [summary["mean"]] * 2, color="k", lw=2, zorder=3)
+            ax.plot([k + 0.3] * 2, [summary["ci_low"], summary["ci_high"]], color="k", lw=1.2)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: seeds, mean, 95% interval", fontsize=9)
+    return ax.figure
+
+
+def paired_lines(record: Mapping, a: str, b: str, metric: str, ax: Axes | None = None) -> Figure:
+    """Group ``a`` against group ``b`` seed by seed: a line per seed from its value in ``b`` to its
+    value in ``a``, solid where ``a`` is higher and dashed where it is lower."""
+    left, right = _study_values(record, b, metric), _study_values(record, a, metric)
+    seeds = sorted(set(left) & set(right))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 3.2))
+    for seed in seeds:
+        up = right[seed] >= left[seed]
+        ax.plot([0, 1], [left[seed], right[seed]], color="C2" if up else "C3",
+                ls="-" if up else "--", marker="o", ms=4, lw=1)
+        ax.annotate(str(seed), (1, right[seed]), xytext=(4, 0), textcoords="offset points",
+                    fontsize=7, va="center")
+    ax.set_xticks([0, 1], [b, a])
+    ax.set_xlim(-0.3, 1.3)
+    ax.set(ylabel=metric, title=f"{a} - {b}, paired by seed (n = {len(seeds)})")
+    return ax.figure
 
 
 def bayesian_networks(
