@@ -315,6 +315,74 @@ def time_evaluate(
     }
 
 
+def _timed_study(path: Path, workers: int, scratch: Path) -> dict:
+    """Run the study file ``path`` with ``workers`` workers in a fresh store under ``scratch``
+    (Ray started and stopped inside), and time it whole."""
+    from disentangle import studies
+
+    study = studies.load_study(path)
+    store = scratch / f"{study.name}-{workers}"
+    started = time.perf_counter()
+    record = studies.run_study(study, workers=workers, store=store,
+                               results=store / "results.json", progress=False)
+    total = time.perf_counter() - started
+    if record["counts"]["finished"] != len(study.runs):
+        raise RuntimeError(f"{path.name} did not finish every run: {record['counts']}")
+    timing = record["timing"]
+    return {"runs": len(study.runs), "workers": workers, "total_seconds": round(total, 2),
+            "ray_start_seconds": timing["ray_start_seconds"],
+            "runs_phase_seconds": timing["wall_seconds"],
+            "inside_runs_seconds": round(timing["run_seconds"], 2)}
+
+
+def time_studies(studies_dir: str | Path) -> dict:
+    """The cost of the study machinery on this machine, from fresh run stores:
+
+    - ``overhead``: ``studies/overhead.toml`` (20 runs of one training step) with one worker. The
+      overhead per run is the time of the run phase (first task sent to last result) not spent
+      inside the runs, over the number of runs; Ray's start, once per study, is given apart and
+      also spread over the runs (``per_run_with_start_seconds``);
+    - ``parallel``: ``studies/smoke.toml`` (8 smoke runs) with one worker and with two, and the
+      ratio of their times, whole (Ray's start included) and for the run phase alone."""
+    import tempfile
+
+    folder = Path(studies_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        overhead = _timed_study(folder / "overhead.toml", 1, scratch)
+        one = _timed_study(folder / "smoke.toml", 1, scratch)
+        two = _timed_study(folder / "smoke.toml", 2, scratch)
+    n = overhead["runs"]
+    outside = overhead["runs_phase_seconds"] - overhead["inside_runs_seconds"]
+    overhead["per_run_seconds"] = round(outside / n, 3)
+    overhead["per_run_with_start_seconds"] = round(
+        (overhead["total_seconds"] - overhead["inside_runs_seconds"]) / n, 3)
+    return {
+        "what": "the cost of python -m disentangle study on this machine (local Ray)",
+        "overhead": overhead,
+        "parallel": {
+            "one_worker": one,
+            "two_workers": two,
+            "ratio_total": round(two["total_seconds"] / one["total_seconds"], 3),
+            "ratio_runs_phase": round(two["runs_phase_seconds"] / one["runs_phase_seconds"], 3),
+        },
+        "environment": config.environment("cpu"),
+    }
+
+
+def study_table(record: dict) -> str:
+    overhead, parallel = record["overhead"], record["parallel"]
+    return "\n".join([
+        f"overhead per run ({overhead['runs']} trivial runs, 1 worker): "
+        f"{overhead['per_run_seconds']:.2f} s; with Ray's start "
+        f"({overhead['ray_start_seconds']:.1f} s) spread over the runs: "
+        f"{overhead['per_run_with_start_seconds']:.2f} s",
+        f"8 smoke runs: 1 worker {parallel['one_worker']['total_seconds']:.1f} s, 2 workers "
+        f"{parallel['two_workers']['total_seconds']:.1f} s: ratio {parallel['ratio_total']:.2f} "
+        f"whole, {parallel['ratio_runs_phase']:.2f} for the runs alone",
+    ])
+
+
 def evaluate_table(record: dict) -> str:
     """:func:`time_evaluate`'s record as a plain-text table of seconds."""
     lines = [f"{'DCI classifier':15s} {'total s':>8s} {'DCI s':>7s} {'BetaVAE s':>10s} "

@@ -11,6 +11,7 @@
   and writes its results file with paired statistics (see :mod:`disentangle.studies`);
 - ``bench`` times training steps the public-code way and the book's way (see
   :mod:`disentangle.bench`);
+- ``time-study`` times the study machinery (see :func:`disentangle.bench.time_studies`);
 - ``time-evaluate`` times :func:`disentangle.metrics.evaluate` with its defaults, once per DCI
   classifier.
 """
@@ -182,6 +183,17 @@ def _time_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_study(args: argparse.Namespace) -> int:
+    from disentangle import bench, runs
+
+    record = bench.time_studies(runs.repository_root() / "studies")
+    record["command"] = "python -m disentangle " + " ".join(args.argv)
+    print(bench.study_table(record))
+    out = args.out or config.data_dir() / "results" / "study_overhead_cpu.json"
+    print(f"wrote {bench.save(record, out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentangle", description="The book's tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -288,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--seed", type=int, default=0)
     protocol.add_argument("--out", help="JSON record (default: data/results/evaluate_cpu.json)")
     protocol.set_defaults(run=_time_evaluate)
+    cost = commands.add_parser(
+        "time-study", help="time the study machinery: overhead per run, one worker against two"
+    )
+    cost.add_argument("--out", help="JSON record (default: data/results/study_overhead_cpu.json)")
+    cost.set_defaults(run=_time_study)
     return parser
 
 

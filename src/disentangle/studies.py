@@ -596,19 +596,19 @@ def failures(record: dict) -> list[dict]:
 
 
 def table(record: dict) -> str:
-    """A results record as text: each group's mean [95% interval] (n) of every metric, then every
-    comparison's verdict (:func:`stats.verdict`), primary ones marked."""
-    metrics = record["study"]["metrics"]
-    width = max(len(g) for g in record["summary"]) + 2
-    lines = [f"{'group':{width}s}" + "".join(f"{m:>28s}" for m in metrics)]
-    for group, by_metric in record["summary"].items():
+    """A results record as text: a row per metric with each group's mean [95% interval] and n,
+    then every comparison's verdict (:func:`stats.verdict`), primary ones marked."""
+    metrics, groups = record["study"]["metrics"], list(record["summary"])
+    width = max(len(m) for m in metrics) + 2
+    lines = [f"{'metric':{width}s}" + "".join(f"{g:>30s}" for g in groups)]
+    for metric in metrics:
         cells = []
-        for metric in metrics:
-            s = by_metric[metric]
-            cells.append(f"{'-':>28s}" if s["mean"] is None else
-                         f"{s['mean']:8.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] n={s['n']:<2d}"
-                         .rjust(28))
-        lines.append(f"{group:{width}s}" + "".join(cells))
+        for group in groups:
+            s = record["summary"][group][metric]
+            cell = "-" if s["mean"] is None else (
+                f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] n={s['n']}")
+            cells.append(f"{cell:>30s}")
+        lines.append(f"{metric:{width}s}" + "".join(cells))
     lines.append("")
     for comparison in record["comparisons"]:
         mark = "primary   " if comparison["primary"] else "secondary "
