@@ -129,6 +129,12 @@ def test_a_toml_error_names_its_line(tmp_path):
         studies.load_study(broken)
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_shipped_studies_are_well_formed(path):
+    study = studies.load_study(path)
+    assert study.runs and study.comparisons
+
+
 def test_a_study_plans_every_group_at_every_seed(tmp_path):
     study = studies.load_study(_write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = 3")))
     assert [r.key for r in study.runs] == [f"{g}/seed{s}" for g in ("distib", "vib")

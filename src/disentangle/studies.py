@@ -321,7 +321,8 @@ def execute(task: dict) -> dict:
     device = "cuda" if task["gpus"] and torch.cuda.is_available() else "cpu"
     with (exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
           redirect_stdout(log), redirect_stderr(log)):
-        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
+        # A new line first: an attempt killed mid-bar left the log without one.
+        print(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
               f"{task['study']} on {outcome['machine']} ({device}), code {ours}", flush=True)
         try:
             result = runs.finished_metrics(out, run_settings, profile)
@@ -345,7 +346,7 @@ def execute(task: dict) -> dict:
             traceback.print_exc()
             outcome["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"
         outcome["seconds"] = time.perf_counter() - started
-        print(f"--- {outcome['status']} after {outcome['seconds']:.1f} s"
+        print(f"\n--- {outcome['status']} after {outcome['seconds']:.1f} s"
               + (f": {outcome['error']}" if outcome["error"] else ""), flush=True)
     return outcome
 
