@@ -50,10 +50,24 @@ def test_bench_times_both_models_both_ways_on_the_cpu(tmp_path, capsys):
 
 
 def test_time_to_quality_reports_a_target_it_did_not_reach():
+    # Two steps from random weights: the accuracy is near chance (1/3), far below the target.
     result = bench.distib_time_to_quality(torch.device("cpu"), max_steps=2, every=1)
-    assert result["steps"] == 2 and len(result["trace"]) == 2
-    assert result["reached"] == (result["last_value"] >= bench.DISTIB_TARGET)
+    assert result["steps"] == 2 and [s for s, _ in result["trace"]] == [1, 2]
+    assert result["reached"] is False and result["last_value"] < 0.6 < bench.DISTIB_TARGET
     assert result["train_seconds"] > 0
+
+
+def test_time_to_quality_stops_at_the_first_evaluation_on_target():
+    steps = []
+    values = iter([0.2, 0.5, 0.91, 0.99])
+    result = bench._until(lambda batch: steps.append(batch), lambda: len(steps),
+                          lambda: next(values), target=0.9, max_steps=100, every=10,
+                          device=torch.device("cpu"))
+    assert result["reached"] is True and result["steps"] == 30 and len(steps) == 30
+    assert result["trace"] == [[10, 0.2], [20, 0.5], [30, 0.91]]
+    never = bench._until(lambda batch: None, lambda: None, lambda: 0.1, target=0.9,
+                         max_steps=25, every=10, device=torch.device("cpu"))
+    assert never["reached"] is False and [s for s, _ in never["trace"]] == [10, 20, 25]
 
 
 def test_time_evaluate_records_both_classifiers_on_the_same_codes():
