@@ -165,7 +165,8 @@ def test_metric_names_are_what_the_evaluations_report(tmp_path):
 
 def test_the_smoke_study_runs_through_local_ray(straight):
     where, record, out = straight
-    assert record["counts"] == {"finished": 8, "failed": 0, "interrupted": 0, "pending": 0}
+    assert record["counts"] == {"finished": 8, "running": 0, "failed": 0, "interrupted": 0,
+                                "pending": 0}
     assert record["environment"]["cluster"]["cpus"] == os.cpu_count()
     assert record["timing"]["workers"] == 2
     for group in ("distib", "vib"):

@@ -409,7 +409,7 @@ def _record(study: Study, entries: dict[str, dict], command: str, environment: d
             timing: dict) -> dict:
     summary, comparisons = summarise(study, entries)
     counts = {status: sum(e["status"] == status for e in entries.values())
-              for status in ("finished", "failed", "interrupted", "pending")}
+              for status in ("finished", "running", "failed", "interrupted", "pending")}
     return {
         "study": {"name": study.name, "file": study.path.name, "description": study.description,
                   "profile": study.profile, "seeds": list(study.seeds),
