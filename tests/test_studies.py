@@ -125,7 +125,8 @@ def test_two_processes_never_write_one_results_file(tmp_path, capsys):
 
 def test_a_toml_error_names_its_line(tmp_path):
     broken = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0, 1"))
-    with pytest.raises(studies.StudyError, match=r"not valid TOML: Unclosed array \(at line 5, column 1\)"):
+    with pytest.raises(studies.StudyError,
+                       match=r"not valid TOML: Unclosed array \(at line 5, column 1\)"):
         studies.load_study(broken)
 
 

@@ -176,6 +176,47 @@ def test_metric_bars_mean_and_std_over_seeds():
     assert seeds == 8
 
 
+def _study_record():
+    from disentangle import studies
+
+    values = {"a": [0.5, 0.7, 0.9], "b": [0.6, 0.6, 0.6]}
+    entries = {f"{g}/seed{s}": {"key": f"{g}/seed{s}", "group": g, "seed": s, "status": "finished",
+                                "metrics": {"m": v}} for g, vs in values.items()
+               for s, v in enumerate(vs)}
+    entries["a/seed3"] = {"key": "a/seed3", "group": "a", "seed": 3, "status": "failed",
+                          "metrics": {}}
+
+    class Study:
+        groups, metrics = {"a": {}, "b": {}}, ("m",)
+        comparisons = (studies.Comparison("a", "b", "m"),)
+
+    summary, comparisons = studies.summarise(Study, entries)
+    return {"study": {"metrics": ["m"]}, "runs": list(entries.values()), "summary": summary,
+            "comparisons": comparisons}
+
+
+def test_study_intervals_show_every_seed_and_the_mean():
+    record = _study_record()
+    fig = viz.study_intervals(record, "m")
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert [len(d.get_offsets()) for d in dots] == [3, 3]  # the failed run is no dot
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+    means = [line.get_ydata()[0] for line in ax.lines if len(set(line.get_xdata())) == 2]
+    assert means == pytest.approx([0.7, 0.6])
+    with pytest.raises(ValueError, match="reports no 'n'"):
+        viz.study_intervals(record, "n")
+
+
+def test_paired_lines_join_each_seed_and_mark_the_sign():
+    fig = viz.paired_lines(_study_record(), "a", "b", "m")
+    lines = fig.axes[0].lines
+    assert len(lines) == 3
+    assert [line.get_linestyle() for line in lines] == ["--", "-", "-"]  # 0.5 < 0.6 < 0.7, 0.9
+    with pytest.raises(ValueError, match="No group 'c'"):
+        viz.paired_lines(_study_record(), "c", "b", "m")
+
+
 def test_bayesian_networks_side_by_side():
     g_in, g_out = info.distib_graphs()
     fig = viz.bayesian_networks({"$G_{in}$": g_in, "$G_{out}$": g_out})

@@ -224,7 +224,7 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
     return Study(
         name=spec.get("name", path.stem), path=path, description=spec.get("description", ""),
         profile=profile, file_profile=spec.get("profile"), seeds=seeds, metrics=tuple(metrics),
-        groups=groups,        comparisons=tuple(comparisons), runs=tuple(planned),
+        groups=groups, comparisons=tuple(comparisons), runs=tuple(planned),
     )
 
 
