@@ -342,16 +342,27 @@ def time_studies(studies_dir: str | Path) -> dict:
       overhead per run is the time of the run phase (first task sent to last result) not spent
       inside the runs, over the number of runs; Ray's start, once per study, is given apart and
       also spread over the runs (``per_run_with_start_seconds``);
-    - ``parallel``: ``studies/smoke.toml`` (8 smoke runs) with one worker and with two, and the
-      ratio of their times, whole (Ray's start included) and for the run phase alone."""
+    - ``parallel``: two studies of 8 smoke runs, ``smoke.toml`` (runs of about a second, so Ray's
+      start weighs most) and ``gan_smoke.toml`` (about half a minute each), each with one worker
+      and with two, and the ratio of their times, whole (Ray's start included) and for the run
+      phase alone."""
     import tempfile
 
     folder = Path(studies_dir)
+    parallel = {}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         overhead = _timed_study(folder / "overhead.toml", 1, scratch)
-        one = _timed_study(folder / "smoke.toml", 1, scratch)
-        two = _timed_study(folder / "smoke.toml", 2, scratch)
+        for name in ("smoke", "gan_smoke"):
+            one = _timed_study(folder / f"{name}.toml", 1, scratch)
+            two = _timed_study(folder / f"{name}.toml", 2, scratch)
+            parallel[name] = {
+                "one_worker": one,
+                "two_workers": two,
+                "ratio_total": round(two["total_seconds"] / one["total_seconds"], 3),
+                "ratio_runs_phase": round(two["runs_phase_seconds"] / one["runs_phase_seconds"],
+                                          3),
+            }
     n = overhead["runs"]
     outside = overhead["runs_phase_seconds"] - overhead["inside_runs_seconds"]
     overhead["per_run_seconds"] = round(outside / n, 3)
@@ -360,27 +371,26 @@ def time_studies(studies_dir: str | Path) -> dict:
     return {
         "what": "the cost of python -m disentangle study on this machine (local Ray)",
         "overhead": overhead,
-        "parallel": {
-            "one_worker": one,
-            "two_workers": two,
-            "ratio_total": round(two["total_seconds"] / one["total_seconds"], 3),
-            "ratio_runs_phase": round(two["runs_phase_seconds"] / one["runs_phase_seconds"], 3),
-        },
+        "parallel": parallel,
         "environment": config.environment("cpu"),
     }
 
 
 def study_table(record: dict) -> str:
-    overhead, parallel = record["overhead"], record["parallel"]
-    return "\n".join([
+    overhead = record["overhead"]
+    lines = [
         f"overhead per run ({overhead['runs']} trivial runs, 1 worker): "
         f"{overhead['per_run_seconds']:.2f} s; with Ray's start "
         f"({overhead['ray_start_seconds']:.1f} s) spread over the runs: "
         f"{overhead['per_run_with_start_seconds']:.2f} s",
-        f"8 smoke runs: 1 worker {parallel['one_worker']['total_seconds']:.1f} s, 2 workers "
-        f"{parallel['two_workers']['total_seconds']:.1f} s: ratio {parallel['ratio_total']:.2f} "
-        f"whole, {parallel['ratio_runs_phase']:.2f} for the runs alone",
-    ])
+    ]
+    for name, timing in record["parallel"].items():
+        lines.append(
+            f"{name} ({timing['one_worker']['runs']} runs): 1 worker "
+            f"{timing['one_worker']['total_seconds']:.1f} s, 2 workers "
+            f"{timing['two_workers']['total_seconds']:.1f} s: ratio {timing['ratio_total']:.2f} "
+            f"whole, {timing['ratio_runs_phase']:.2f} for the run phase")
+    return "\n".join(lines)
 
 
 def evaluate_table(record: dict) -> str:
