@@ -24,11 +24,18 @@ SMOKE = ROOT / "studies" / "smoke.toml"
 CIRCUMSTANCES = ("seconds", "train_seconds", "machine", "run_dir")
 
 
+def _interruptible():
+    # A shell's background job (nohup, `&`) ignores SIGINT, and the ignoring is inherited: give
+    # the study the default disposition, so that Python turns SIGINT into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _study(argv, cwd=ROOT, **kwargs):
     """``python -m disentangle study ...`` in a process of its own, as a reader runs it."""
     return subprocess.Popen(
         [sys.executable, "-m", "disentangle", "study", *map(str, argv), "--quiet"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_interruptible, **kwargs,
     )
 
 

@@ -579,9 +579,19 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     except KeyboardInterrupt:
         for ref in in_flight:
             ray.cancel(ref)  # the training loop checkpoints at the end of its step
-        ray.wait(list(in_flight), num_returns=len(in_flight), timeout=60)
-        for run in in_flight.values():
-            entries[run.key]["status"] = "interrupted"
+        ready = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=60)[0] \
+            if in_flight else []
+        for ref, run in in_flight.items():
+            try:
+                # A run that ended before the cancel reached it keeps its outcome: nothing
+                # finished is lost, or run again.
+                outcome = ray.get(ref) if ref in ready else None
+            except ray.exceptions.RayError:
+                outcome = None
+            if outcome is None:
+                entries[run.key]["status"] = "interrupted"
+            else:
+                entries[run.key] = {**_entry(study, run), **outcome}
         _write(path, _record(study, entries, command, environment, timing))
         raise
     finally:
