@@ -354,7 +354,7 @@ def execute(task: dict) -> dict:
 # --- The study, on Ray ---------------------------------------------------------------------------
 
 
-def _entry(study: Study, run: Run) -> dict:
+def _entry(run: Run) -> dict:
     return {"key": run.key, "group": run.group, "seed": run.seed, "model": run.settings.model,
             "data": run.settings.data, "settings": run.settings.as_dict(), "status": "pending",
             "metrics": {}, "seconds": None, "fingerprint": None, "machine": None}
@@ -510,7 +510,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     entries = {}
     for run in study.runs:
         held = previous.get(run.key)
-        entries[run.key] = held if _is_current(study, run, held) else _entry(study, run)
+        entries[run.key] = held if _is_current(study, run, held) else _entry(run)
     todo = deque(run for run in study.runs if entries[run.key]["status"] != "finished")
     if address:
         _present_token()
@@ -569,7 +569,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
                 except ray.exceptions.RayError as err:
                     outcome = {"status": "failed", "metrics": {}, "machine": None,
                                "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
-                entries[run.key] = {**_entry(study, run), **outcome}
+                entries[run.key] = {**_entry(run), **outcome}
                 timing["run_seconds"] += outcome.get("seconds") or 0.0
                 timing["runs_executed"] += 1
                 timing["wall_seconds"] = round(time.perf_counter() - first_submit, 3)
@@ -591,7 +591,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
             if outcome is None:
                 entries[run.key]["status"] = "interrupted"
             else:
-                entries[run.key] = {**_entry(study, run), **outcome}
+                entries[run.key] = {**_entry(run), **outcome}
         _write(path, _record(study, entries, command, environment, timing))
         raise
     finally:
