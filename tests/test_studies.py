@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from disentangle import codes, stats, studies, supervised
+from disentangle import codes, stats, studies, supervised, train
 from disentangle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,6 +224,34 @@ def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path
             assert os.stat(folder / "checkpoint.pt").st_mtime_ns == stamps[entry["key"]]
     # One worker, interrupted and resumed, gives what two workers gave straight through.
     assert _comparable(final) == _comparable(straight[1])
+
+
+def test_ctrl_c_stops_a_run_in_flight_at_a_checkpoint_and_records_it_interrupted(tmp_path):
+    path = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0]")
+                  .replace("[groups.vib]", "[groups.vib]\nset = { steps = 1000000 }"))
+    results = tmp_path / "results.json"
+    process = _study([path, "--workers", 1, "--store", tmp_path, "--results", results])
+    deadline = time.time() + 180
+    log = None
+    while time.time() < deadline:  # distib finishes; vib trains long enough to be caught
+        logs = [f for f in (tmp_path / "runs").glob("vib_*/log.txt")] \
+            if (tmp_path / "runs").exists() else []
+        if logs and "it/s" in logs[0].read_text():
+            log = logs[0]
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the long run did not start training in time")
+    process.send_signal(signal.SIGINT)
+    code, _, err = _finish(process, timeout=60)
+    assert code == 130, err[-3000:]
+    record = json.loads(results.read_text())
+    status = {e["group"]: e["status"] for e in record["runs"]}
+    assert status == {"distib": "finished", "vib": "interrupted"}
+    assert "--- interrupted after" in log.read_text()
+    step = train.load_payload(log.parent / "checkpoint.pt")["step"]
+    assert 0 < step < 1000000
 
 
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):

@@ -26,8 +26,10 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -49,6 +51,12 @@ COMPARISON_KEYS = ("a", "b", "primary")
 #: How often Ray retries a run whose worker died (a killed process, a lost machine); each retry
 #: resumes from the run's checkpoint.
 RETRIES = 2
+#: The Ray namespace of a study's stop signal (see :func:`_watch_for_stop`), and how often a run
+#: looks for it, in seconds.
+STOP_NAMESPACE = "disentangle-studies"
+STOP_POLL = 0.5
+#: How long a stopped study waits for its runs to checkpoint, in seconds.
+STOP_WAIT = 120
 
 
 class StudyError(ValueError):
@@ -293,8 +301,9 @@ def execute(task: dict) -> dict:
 
     The run's output goes to ``log.txt`` in its folder. A finished run of the same settings and
     code is read, not trained again; an interrupted one resumes from its checkpoint. An error is
-    returned as a failed run with its one-line message; Ctrl-C (a cancelled task) propagates
-    after the training loop has checkpointed."""
+    returned as a failed run with its one-line message. When the study raises its stop signal
+    (``task["stop"]``, see :func:`_watch_for_stop`), the training loop checkpoints at the end of
+    its step and the run returns as interrupted."""
     import torch
 
     from disentangle import gan, supervised
@@ -320,7 +329,7 @@ def execute(task: dict) -> dict:
         return outcome
     device = "cuda" if task["gpus"] and torch.cuda.is_available() else "cpu"
     with (exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
-          redirect_stdout(log), redirect_stderr(log)):
+          redirect_stdout(log), redirect_stderr(log), _watch_for_stop(task.get("stop"))):
         # A new line first: an attempt killed mid-bar left the log without one.
         print(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
               f"{task['study']} on {outcome['machine']} ({device}), code {ours}", flush=True)
@@ -342,6 +351,8 @@ def execute(task: dict) -> dict:
                 evaluation_fingerprint=result["evaluation_fingerprint"],
                 train_seconds=result.get("train_seconds"),
             )
+        except KeyboardInterrupt:  # the study's stop signal; the loop has checkpointed
+            outcome["status"] = "interrupted"
         except Exception as err:  # noqa: BLE001 - a run's failure is recorded, the study goes on
             traceback.print_exc()
             outcome["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"
@@ -349,6 +360,49 @@ def execute(task: dict) -> dict:
         print(f"\n--- {outcome['status']} after {outcome['seconds']:.1f} s"
               + (f": {outcome['error']}" if outcome["error"] else ""), flush=True)
     return outcome
+
+
+@contextmanager
+def _watch_for_stop(name: str | None) -> Iterator[None]:
+    """While the block runs, look every :data:`STOP_POLL` seconds for the study's stop signal: a
+    Ray actor called ``name``, which the study creates on Ctrl-C. When it appears, interrupt the
+    main thread as a Ctrl-C would, which the training loop holds until the end of its step.
+
+    A cooperative stop rather than ``ray.cancel``: cancelling a task as it completes crashes the
+    driver in Ray 2.x (``Check failed: ... Tried to complete task that was not pending``)."""
+    import _thread
+
+    import ray
+
+    if name is None or not ray.is_initialized():
+        yield
+        return
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL):
+            try:
+                ray.get_actor(name, namespace=STOP_NAMESPACE)
+            except ValueError:  # not raised yet
+                continue
+            with lock:  # never after the block has ended
+                if not done.is_set():
+                    _thread.interrupt_main()
+            return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+        watcher.join()
+
+
+class _Stop:
+    """The study's stop signal: its existence is the message."""
 
 
 # --- The study, on Ray ---------------------------------------------------------------------------
@@ -540,6 +594,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
         "store": None if store is None else str(Path(store).resolve()),
         "cpus": cpus_per_run, "gpus": gpus_per_run,
         "environment": {config.DRY_RUN_ENV: os.environ.get(config.DRY_RUN_ENV, "")},
+        "stop": f"stop-{uuid.uuid4().hex}",
     }
     in_flight: dict[Any, Run] = {}
     bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name,
@@ -577,14 +632,16 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
                 bar.update(1)
             show()
     except KeyboardInterrupt:
-        for ref in in_flight:
-            ray.cancel(ref)  # the training loop checkpoints at the end of its step
-        ready = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=60)[0] \
-            if in_flight else []
+        ready = []
+        if in_flight:
+            # Every run in flight sees the signal within STOP_POLL s, checkpoints at the end of
+            # its step and returns; one that had ended keeps its outcome.
+            stop = ray.remote(num_cpus=0)(_Stop).options(
+                name=shared["stop"], namespace=STOP_NAMESPACE).remote()
+            ready = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=STOP_WAIT)[0]
+            ray.kill(stop)
         for ref, run in in_flight.items():
             try:
-                # A run that ended before the cancel reached it keeps its outcome: nothing
-                # finished is lost, or run again.
                 outcome = ray.get(ref) if ref in ready else None
             except ray.exceptions.RayError:
                 outcome = None
