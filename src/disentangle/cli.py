@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, models
+from disentangle import config, models, settings
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -97,7 +97,7 @@ SHORTHANDS = {
 
 
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import gan, runs, settings, supervised
+    from disentangle import gan, runs, supervised
 
     profile = config.resolve_profile(args.profile)
     chosen = settings.parse_assignments(args.model, args.set or [])
@@ -109,8 +109,8 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             settings.check_names(settings.family(args.model), {name: None}, args.model)
             chosen[name] = getattr(args, flag)
-    if args.stop_reconstruction_at_a:
-        chosen["decoder_trains_a"] = False
+    if args.preset:
+        chosen["preset"] = args.preset
     # Built here, before anything loads or trains, so that a bad setting costs nothing.
     asked = settings.family(args.model).for_profile(
         profile, model=args.model, data=args.data, seed=args.seed, **chosen
@@ -218,24 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "the model's family is set with --set NAME=VALUE (repeatable); the other "
                     "setting flags are shorthands for --set.",
     )
-    fit.add_argument("model", choices=["distib", "vib", "infogan", "tcgan"])
+    fit.add_argument("model", choices=list(settings.FAMILIES))
     fit.add_argument("--data", default="dsprites-style",
-                     help="distib, vib: dsprites-style, dsprites-style-upright, styled-digits, "
-                          "digits, mnist or fashion-mnist; infogan, tcgan: dsprites-style, "
-                          "dsprites-style-tied or styled-digits")
+                     help="distib, twostep, vib, disenib: dsprites-style, dsprites-style-upright, "
+                          "styled-digits, digits, mnist, mnist-5k or fashion-mnist; infogan, "
+                          "tcgan: dsprites-style, dsprites-style-tied or styled-digits")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--set", action="append", metavar="NAME=VALUE",
                      help="any setting of the model's family (disentangle.settings), e.g. "
                           "--set beta=0.01 --set activation=leaky_relu; repeatable")
-    fit.add_argument("--label", help="distib, vib: the factor used as the label (--set label=)")
+    fit.add_argument("--label",
+                     help="supervised models: the factor used as the label (--set label=)")
     fit.add_argument("--beta", type=float,
-                     help="distib, vib: weight of the compression terms (--set beta=)")
-    fit.add_argument("--stop-reconstruction-at-a", action="store_true",
-                     help="distib: the reconstruction does not train A's encoder (chapter 05's "
-                          "ablation; --set decoder_trains_a=false)")
+                     help="distib, twostep, vib: weight of the KL terms (--set beta=)")
+    fit.add_argument("--preset", help="distib, twostep, vib, disenib: a named set of settings "
+                                      "(paper: the DisTIB paper's configuration), before --set")
     fit.add_argument("--activation", choices=list(models.ACTIVATIONS),
-                     help="distib, vib: every layer's activation (--set activation=)")
+                     help="supervised models: every layer's activation (--set activation=)")
     fit.add_argument("--estimator", choices=["mws", "drt"],
                      help="tcgan: total-correlation estimator (--set estimator=)")
     fit.add_argument("--tc-weight", type=float,

@@ -1,7 +1,7 @@
-"""What the codes of a trained DisTIB or VIB hold, for ``metrics.json`` and the chapters: the test
-set encoded, the accuracy from the label code, linear and small-network probes for the label and
-every nuisance factor from each code, information estimates, what DisTIB's swaps follow, and FGSM
-robustness (:func:`evaluate_model`)."""
+"""What the codes of a trained supervised model (DisTIB or a baseline) hold, for ``metrics.json``
+and the chapters: the test set encoded, the accuracy from the label code, linear and small-network
+probes for the label and every nuisance factor from each code, information estimates, what the
+swaps follow, and FGSM robustness (:func:`evaluate_model`)."""
 
 from __future__ import annotations
 
@@ -17,27 +17,32 @@ from sklearn.preprocessing import StandardScaler
 
 from disentangle import config, estimators, robustness
 from disentangle.data.labelled import LabelledData
-from disentangle.models import VIB, DisTIB
+from disentangle.models import VIB, TwoCodes
 
 PROBE_READERS = ("linear", "mlp")
+SUPERVISED_MODELS = ("distib", "twostep", "vib", "disenib")
 
 
 def metric_names(model: str) -> tuple[str, ...]:
-    """The names :func:`evaluate_model` reports for a ``distib`` or ``vib`` model. Most hold a
-    number; ``probe_nuisance_from_*`` and ``nuisance_chance`` hold one per nuisance factor,
-    ``swaps`` one per score of :func:`swap_scores` and ``fgsm`` one per attack size."""
-    if model not in ("distib", "vib"):
-        raise ValueError(f"Unknown supervised model {model!r}; valid models are distib, vib.")
-    codes = ("a", "a_sampled", "z", "z_sampled") if model == "distib" else ("a", "a_sampled")
+    """The names :func:`evaluate_model` reports for a supervised model (``distib``, ``twostep``,
+    ``vib``, ``disenib``). Most hold a number; ``probe_nuisance_from_*`` and ``nuisance_chance``
+    hold one per nuisance factor, ``swaps`` one per score of :func:`swap_scores` and ``fgsm`` and
+    ``fgsm_train`` one per attack size."""
+    if model not in SUPERVISED_MODELS:
+        raise ValueError(f"Unknown supervised model {model!r}; valid models are "
+                         f"{', '.join(SUPERVISED_MODELS)}.")
+    two = model != "vib"
+    codes = ("a", "a_sampled", "z", "z_sampled") if two else ("a", "a_sampled")
     probes = tuple(f"probe_{target}_from_{code}{ending}"
                    for ending in ("", "_mlp") for target in ("label", "nuisance") for code in codes)
-    second = ("mi_x_z", "mi_a_z", "swaps") if model == "distib" else ()
+    second = ("mi_x_z", "mi_a_z", "swaps") if two else ()
     information = ("mi_x_a", "mi_a_y", *second)
-    return ("accuracy_a", "chance", *probes, "nuisance_chance", *information, "fgsm")
+    return ("accuracy_a", "chance", *probes, "nuisance_chance", *information, "fgsm",
+            "fgsm_train")
 
 
 @torch.no_grad()
-def encode_test(model: DisTIB | VIB, labelled: LabelledData, chunk: int = 2048) -> dict:
+def encode_test(model: TwoCodes | VIB, labelled: LabelledData, chunk: int = 2048) -> dict:
     """Posterior means and log-variances of the test set, and the logits from the label code's
     mean, as numpy arrays. VIB's one code plays the role of A: it is the code the label is read
     from, so its arrays are named ``mean_a`` and ``log_var_a`` here."""
@@ -93,7 +98,7 @@ def centre_x(images: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def swap_scores(
-    model: DisTIB,
+    model: TwoCodes,
     labelled: LabelledData,
     n_pairs: int = 64,
     judge: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -149,12 +154,13 @@ def swap_scores(
 
 
 def evaluate_model(
-    model: DisTIB | VIB, labelled: LabelledData, seed: int = 0, fgsm_points: int = 2000
+    model: TwoCodes | VIB, labelled: LabelledData, seed: int = 0, fgsm_points: int = 2000
 ) -> dict:
     """What the codes hold, for ``metrics.json``: accuracy from A (VIB's one code counts as A),
     probes for the label and every nuisance factor from each code, information estimates in nats
     (I(X;A) and I(X;Z) by Monte Carlo over the test posteriors, I(A;Y) from the classifier, I(A;Z)
-    by KSG on the means), what DisTIB's swaps follow (:func:`swap_scores`), and FGSM accuracies.
+    by KSG on the means), what the swaps of a two-code model follow (:func:`swap_scores`), and FGSM
+    accuracies on test points (``fgsm``) and on training points (``fgsm_train``).
 
     The probes read the code means (``probe_*_from_a``) and, again, one sample of each posterior
     per image (``probe_*_from_a_sampled``). The means are a deterministic function of the image and
@@ -165,7 +171,7 @@ def evaluate_model(
     """
     coded = encode_test(model, labelled)
     labels = labelled.y_test.cpu().numpy()
-    is_distib = isinstance(model, DisTIB)
+    is_distib = isinstance(model, TwoCodes)
     noise = np.random.default_rng(seed)
     codes = {}
     for name in ("a", "z") if is_distib else ("a",):
@@ -202,13 +208,20 @@ def evaluate_model(
         # 64 x 64 decoded pairs; a dry run of the gpu profile (large decoders on a CPU) caps them.
         pairs = 64 if config.learns(labelled.profile) else config.DRY_RUN_BATCH
         result["swaps"] = swap_scores(model, labelled, min(pairs, len(labelled.y_test) // 2))
-    attacked = labelled.test_images(0, fgsm_points)
-    result["fgsm"] = {
-        str(eps): acc
-        for eps, acc in robustness.fgsm_accuracy(
-            model.classify, attacked, labelled.y_test[: len(attacked)]
-        ).items()
-    }
+    # The paper's Table I attacks training points too: how far robustness is learned, not only
+    # how far it generalises.
+    train_points = torch.arange(min(fgsm_points, len(labelled.y_train)),
+                                device=labelled.y_train.device)
+    for key, images, labels in (
+        ("fgsm", labelled.test_images(0, fgsm_points), labelled.y_test),
+        ("fgsm_train", labelled.x_train[train_points], labelled.y_train[train_points]),
+    ):
+        result[key] = {
+            str(eps): acc
+            for eps, acc in robustness.fgsm_accuracy(
+                model.classify, images, labels[: len(images)]
+            ).items()
+        }
     return result
 
 

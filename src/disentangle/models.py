@@ -1,5 +1,6 @@
 """Networks: Gaussian encoders (MLP and convolutional), decoders, the linear classifier on A, and
-the two supervised models of the book, DisTIB and its baseline VIB.
+the supervised models of the book: DisTIB, and the baselines it is compared against, VIB and
+DisenIB (the two-step method is DisTIB with the reconstruction's gradient stopped at A).
 
 Every model takes images in [0, 1] and maps them to [-1, 1] on entry, the input range of the
 DisenIB robustness protocol, so that an FGSM step of size eps means what it means in the papers.
@@ -7,6 +8,7 @@ DisenIB robustness protocol, so that an FGSM step of size eps means what it mean
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -54,6 +56,27 @@ def conv_trunk(
     return trunk, size
 
 
+def encoder_body(
+    image_shape: Sequence[int],
+    kind: str = "mlp",
+    hidden: int = 1024,
+    depth: int = 2,
+    activation: str = "relu",
+    width: int = 32,
+) -> tuple[nn.Module, int]:
+    """An encoder's body from images to features, and its output size: ``depth`` hidden layers of
+    ``hidden`` units on the flattened pixels (``mlp``), or stride-2 convolutions ``width`` channels
+    wide and one hidden layer (``conv``); ``activation`` after every layer."""
+    if kind == "conv":
+        trunk, size = conv_trunk(image_shape, width, activation)
+        return nn.Sequential(trunk, nn.Linear(size, hidden), _activation(activation)), hidden
+    if kind != "mlp":
+        raise ValueError(f"Unknown encoder kind {kind!r}; use 'mlp' or 'conv'.")
+    inputs = int(torch.tensor(image_shape).prod())
+    layers = mlp([inputs] + [hidden] * depth, activation)
+    return nn.Sequential(nn.Flatten(), layers, _activation(activation)), hidden
+
+
 class GaussianEncoder(nn.Module):
     """p(c | x) = N(mu(x), diag exp(log_var(x))), with the mean and the log-variance computed by
     one shared body and two linear heads, or (``separate=True``, as the DisTIB paper describes)
@@ -72,31 +95,11 @@ class GaussianEncoder(nn.Module):
         width: int = 32,
     ):
         super().__init__()
-        if kind not in ("mlp", "conv"):
-            raise ValueError(f"Unknown encoder kind {kind!r}; use 'mlp' or 'conv'.")
         self.latent_dim = latent_dim
-
-        def body() -> tuple[nn.Module, int]:
-            if kind == "conv":
-                trunk, size = conv_trunk(image_shape, width, activation)
-                head = nn.Sequential(nn.Linear(size, hidden), _activation(activation))
-                return nn.Sequential(trunk, head), hidden
-            inputs = int(torch.tensor(image_shape).prod())
-            return (
-                nn.Sequential(
-                    nn.Flatten(),
-                    mlp([inputs] + [hidden] * depth, activation),
-                    _activation(activation),
-                ),
-                hidden,
-            )
-
-        self.body, size = body()
+        shape = dict(kind=kind, hidden=hidden, depth=depth, activation=activation, width=width)
+        self.body, size = encoder_body(image_shape, **shape)
         self.mean = nn.Linear(size, latent_dim)
-        if separate:
-            self.var_body, _ = body()
-        else:
-            self.var_body = None
+        self.var_body = encoder_body(image_shape, **shape)[0] if separate else None
         self.log_var = nn.Linear(size, latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,7 +165,43 @@ def to_signed(x: torch.Tensor) -> torch.Tensor:
     return 2.0 * x - 1.0
 
 
-class DisTIB(nn.Module):
+class TwoCodes(nn.Module):
+    """What the two-code models (DisTIB, the two-step method, DisenIB) share for evaluation: a
+    label code read by a linear ``classifier`` and a second code, ``encode`` giving both from an
+    image, ``decode`` an image from both, and ``swap`` crossing them between images."""
+
+    image_shape: tuple[int, ...]
+    classifier: nn.Linear
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits from the label code's mean."""
+        return self.classifier(self.encode(x)[0])
+
+    def swap(self, x_a: torch.Tensor, x_z: torch.Tensor) -> torch.Tensor:
+        """Images (len(x_a), len(x_z), C, H, W): entry [i, j] is decoded from the label code of
+        x_a[i] and the second code of x_z[j]. The label should follow the rows and the style the
+        columns."""
+        a, _ = self.encode(x_a)
+        _, z = self.encode(x_z)
+        rows, cols = len(a), len(z)
+        pairs_a = a[:, None].expand(rows, cols, -1).reshape(rows * cols, -1)
+        pairs_z = z[None].expand(rows, cols, -1).reshape(rows * cols, -1)
+        return self.decode(pairs_a, pairs_z).reshape(rows, cols, *self.image_shape)
+
+
+def _to_pixels(output: torch.Tensor, likelihood: str) -> torch.Tensor:
+    """A decoder's output as an image in [0, 1]: the Bernoulli means, or the Gaussian means
+    clipped to the pixel range."""
+    return torch.sigmoid(output) if likelihood == "bernoulli" else output.clamp(0, 1)
+
+
+class DisTIB(TwoCodes):
     """The transmitted-information bottleneck: a label code A and a style code Z, each from its own
     Gaussian encoder, a decoder q(x | a, z) and a linear classifier q(y | a) = softmax(W a + b).
 
@@ -172,9 +211,10 @@ class DisTIB(nn.Module):
     of another.
 
     ``decoder_trains_a=False`` stops the reconstruction's gradient at A: the loss is unchanged, but
-    A's encoder then learns from the classifier and its own KL term only (VIB's objective), and Z
-    and the decoder from the reconstruction. The paper trains every term jointly, the default; the
-    other setting is an ablation that chapter 05 reports.
+    A's encoder then learns from the classifier and its own KL term only, which is VIB's objective,
+    while Z and the decoder form a conditional VAE given A. That is the two-step method of Hadad et
+    al. (2018) trained in one pass, the baseline the book calls ``twostep``; the paper trains every
+    term jointly, the default.
     """
 
     def __init__(
@@ -230,24 +270,103 @@ class DisTIB(nn.Module):
         signed = to_signed(x)
         return self.encoder_a(signed)[0], self.encoder_z(signed)[0]
 
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits from the mean of A."""
-        return self.classifier(self.encode(x)[0])
-
     def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] decoded from codes A and Z."""
-        out = self.decoder(torch.cat([a, z], 1))
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0, 1)
+        return _to_pixels(self.decoder(torch.cat([a, z], 1)), self.likelihood)
 
-    def swap(self, x_a: torch.Tensor, x_z: torch.Tensor) -> torch.Tensor:
-        """Images (len(x_a), len(x_z), C, H, W): entry [i, j] is decoded from the A of x_a[i]
-        and the Z of x_z[j]. The label should follow the rows and the style the columns."""
-        a, _ = self.encode(x_a)
-        _, z = self.encode(x_z)
-        rows, cols = len(a), len(z)
-        pairs_a = a[:, None].expand(rows, cols, -1).reshape(rows * cols, -1)
-        pairs_z = z[None].expand(rows, cols, -1).reshape(rows * cols, -1)
-        return self.decode(pairs_a, pairs_z).reshape(rows, cols, *self.image_shape)
+
+class DisenIB(TwoCodes):
+    """The disentangled information bottleneck (Pan, Niu, Zhang and Zhang, AAAI 2021), which
+    maximises I(T; Y) + I(X; S, Y) - I(S; T) with a label code T and a style code S.
+
+    Both encoders are deterministic; the codes the objective sees are t + N(0, 1) and
+    s + N(0, 0.1^2) (:data:`NOISE`), so that p(t | x) and p(s | x) are Gaussians of fixed variance
+    and the book's estimators read them as any other encoder's. A linear classifier reads T; the
+    decoder reconstructs x from S and a learned embedding of the label y (not from T); a critic
+    on (t, s) pairs estimates I(S; T) by the density-ratio trick (:func:`objectives.disenib_loss`).
+    Here A names T and Z names S, so that the book's evaluation reads both models alike; a swap
+    decodes the Z of one image with the label that the A of another is classified as."""
+
+    #: Standard deviation of the noise on T and on S.
+    NOISE = {"a": 1.0, "z": 0.1}
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_classes: int,
+        dim_a: int = 8,
+        dim_z: int = 8,
+        encoder: str = "mlp",
+        decoder: str = "mlp",
+        hidden: int = 512,
+        depth: int = 2,
+        activation: str = "relu",
+        likelihood: str = "gaussian",
+        width: int = 32,
+    ):
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"Unknown likelihood {likelihood!r}; use 'bernoulli' or 'gaussian'.")
+        self.image_shape = tuple(image_shape)
+        self.num_classes, self.likelihood = num_classes, likelihood
+        options = dict(hidden=hidden, depth=depth, activation=activation)
+        body_a, size = encoder_body(image_shape, encoder, width=width, **options)
+        body_z, _ = encoder_body(image_shape, encoder, width=width, **options)
+        self.encoder_a = nn.Sequential(body_a, nn.Linear(size, dim_a))
+        self.encoder_z = nn.Sequential(body_z, nn.Linear(size, dim_z))
+        self.embedding = nn.Embedding(num_classes, dim_a)
+        self.decoder = Decoder(dim_z + dim_a, image_shape, kind=decoder, **options)
+        self.classifier = nn.Linear(dim_a, num_classes)
+        self.critic = PairCritic(dim_a + dim_z)
+        # Counts training batches, so that the warm-up survives a resume from a checkpoint.
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+
+    def posteriors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The codes' means and their fixed log-variances (of the noise added in training)."""
+        signed = to_signed(x)
+        mean_a, mean_z = self.encoder_a(signed), self.encoder_z(signed)
+        out = {"mean_a": mean_a, "mean_z": mean_z}
+        for name, mean in (("a", mean_a), ("z", mean_z)):
+            out[f"log_var_{name}"] = torch.full_like(mean, 2 * math.log(self.NOISE[name]))
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.posteriors(x)
+        a = out["mean_a"] + self.NOISE["a"] * torch.randn_like(out["mean_a"])
+        z = out["mean_z"] + self.NOISE["z"] * torch.randn_like(out["mean_z"])
+        return {
+            **out, "a": a, "z": z,
+            "logits": self.classifier(a),
+            "reconstruction": self.decoder(torch.cat([z, self.embedding(y)], 1)),
+        }
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The codes' means, T and S."""
+        signed = to_signed(x)
+        return self.encoder_a(signed), self.encoder_z(signed)
+
+    def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] decoded from the style code ``z`` and the label that ``a`` is
+        classified as."""
+        label = self.classifier(a).argmax(1)
+        return _to_pixels(self.decoder(torch.cat([z, self.embedding(label)], 1)), self.likelihood)
+
+
+class PairCritic(nn.Module):
+    """T(t, s): two logits, class 0 for code pairs drawn together, class 1 for pairs whose T was
+    permuted across the batch. At its optimum T_0 - T_1 = log p(t, s) / p(t) p(s), the density
+    ratio whose mean is I(S; T)."""
+
+    def __init__(self, code_dim: int, hidden: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(code_dim, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 2),
+        )
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.net(pairs)
 
 
 class VIB(nn.Module):

@@ -1,6 +1,6 @@
-"""Training objectives: the Gaussian KL, the DisTIB variational bound term by term, VIB, and the
-two constraints of the two-level GAN (InfoGAN's information bound and the total correlation of the
-inferred codes, with two estimators).
+"""Training objectives: the Gaussian KL, the DisTIB variational bound term by term, VIB, DisenIB,
+and the two constraints of the two-level GAN (InfoGAN's information bound and the total
+correlation of the inferred codes, with two estimators).
 
 Each loss returns a dict of named scalar terms with ``total`` the one to minimise, so that the
 training loop can log every term and name the one that blows up.
@@ -76,6 +76,48 @@ def vib_loss(out: dict[str, torch.Tensor], y: torch.Tensor, beta: float) -> dict
         "kl_z": gaussian_kl(out["mean_z"], out["log_var_z"]).mean(),
     }
     terms["total"] = terms["cross_entropy"] + beta * terms["kl_z"]
+    return terms
+
+
+def disenib_loss(
+    out: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    critic: nn.Module,
+    likelihood: str,
+    reconstruction_weight: float = 1.0,
+    mi_weight: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """DisenIB's objective per batch (Pan et al. 2021), maximising I(T; Y) + I(X; S, Y) - I(S; T):
+
+    L = E[-log q(y | t)] + w * E[-log q(x | s, y)] + mi_weight * I_hat(S; T) + L_critic
+
+    from the noisy codes ``out["a"]`` (T) and ``out["z"]`` (S) of :class:`models.DisenIB`. I_hat is
+    the density-ratio estimate E[T_0(t, s) - T_1(t, s)] of ``critic``, and L_critic the critic's
+    cross-entropy for telling pairs (t_i, s_i) (class 0) from pairs (t_pi(i), s_i) with T permuted
+    across the batch (class 1). Each reaches only its own side: I_hat is computed with the
+    critic's weights detached (it trains the encoders), L_critic on detached codes (it trains the
+    critic). ``mi_weight`` 0 is the warm-up, in which the encoders do not yet see I_hat."""
+    a, z = out["a"], out["z"]
+    frozen = {name: value.detach() for name, value in critic.named_parameters()}
+    logits = torch.func.functional_call(critic, frozen, (torch.cat([a, z], 1),)).float()
+    pairs = torch.cat([a, z], 1).detach()
+    shuffled = torch.cat([a.detach()[torch.randperm(len(a), device=a.device)], z.detach()], 1)
+    critic_logits = critic(torch.cat([pairs, shuffled])).float()
+    target = torch.cat([torch.zeros(len(a), dtype=torch.long, device=a.device),
+                        torch.ones(len(a), dtype=torch.long, device=a.device)])
+    terms = {
+        "reconstruction": reconstruction_nll(out["reconstruction"], x, likelihood).mean(),
+        "cross_entropy": F.cross_entropy(out["logits"], y),
+        "mi_a_z": (logits[:, 0] - logits[:, 1]).mean(),
+        "critic": F.cross_entropy(critic_logits, target),
+    }
+    terms["total"] = (
+        reconstruction_weight * terms["reconstruction"]
+        + terms["cross_entropy"]
+        + mi_weight * terms["mi_a_z"]
+        + terms["critic"]
+    )
     return terms
 
 

@@ -1,12 +1,14 @@
 """One settings record per model family: everything that changes what a run trains or how it is
 evaluated, with defaults by profile, checked on construction, and serialisable.
 
-- :class:`SupervisedSettings` for DisTIB and VIB (``python -m disentangle train distib|vib``);
+- :class:`SupervisedSettings` for DisTIB and its baselines (``python -m disentangle train
+  distib|twostep|vib|disenib``);
 - :class:`GanSettings` for InfoGAN and TC-GAN (``train infogan|tcgan``).
 
 A run is ``Family.for_profile(profile, model=..., data=..., seed=..., **overrides)``: the profile's
 sizes, then what the data imposes (an 8 x 8 image has no room for convolutions, styled digits give
-the GAN a categorical code), then the overrides. Any setting can be given on the command line as
+the GAN a categorical code), then a named preset if one is asked (``paper``: the DisTIB paper's
+configuration), then the overrides. Any setting can be given on the command line as
 ``--set NAME=VALUE`` (:func:`parse_assignments`), so a new experiment needs a field here and
 nothing else: no flag, no folder suffix, no hand-written comparison. The run store
 (:mod:`disentangle.runs`) names a run's folder after the settings that differ from the profile's.
@@ -36,6 +38,7 @@ IMAGE_SIDE = {
     "styled-digits": 28,
     "digits": 8,
     "mnist": 28,
+    "mnist-5k": 28,
     "fashion-mnist": 28,
 }
 CONVOLVABLE = (28, 32, 64)
@@ -119,6 +122,12 @@ class Settings:
     MODELS: ClassVar[tuple[str, ...]] = ()
     CHOICES: ClassVar[dict[str, tuple]] = {}
     SIZES: ClassVar[dict[str, dict]] = {}
+    #: Named sets of settings: preset -> {"all": settings, profile: settings}.
+    PRESETS: ClassVar[dict[str, dict[str, dict]]] = {}
+    #: Settings a model of the family does not have (model -> names): only their defaults pass,
+    #: and ``UNUSED_WHY[model]`` says why.
+    UNUSED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    UNUSED_WHY: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -156,13 +165,34 @@ class Settings:
         return {}
 
     @classmethod
-    def for_profile(cls, profile: str, **overrides: Any) -> Settings:
-        """The profile's sizes, then the data's defaults, then ``overrides`` (any field by name;
-        an unknown name raises :class:`SettingsError` listing the valid ones)."""
-        check_names(cls, overrides, overrides.get("model", cls.MODELS[0]))
+    def preset(cls, name: str, model: str, profile: str) -> dict:
+        """The settings of preset ``name`` for ``model`` in ``profile``, less those the model does
+        not have."""
+        if name not in cls.PRESETS:
+            valid = ", ".join(cls.PRESETS) or "none for this family"
+            raise SettingsError(f"Unknown preset {name!r}; valid presets are {valid}.")
+        values = cls.PRESETS[name]
+        chosen = {**values["all"], **values.get(config.resolve_profile(profile), {})}
+        return {k: v for k, v in chosen.items() if k not in cls.UNUSED.get(model, ())}
+
+    @classmethod
+    def for_profile(cls, profile: str, preset: str | None = None, **overrides: Any) -> Settings:
+        """The profile's sizes, then the data's defaults, then the ``preset``'s settings (see
+        :data:`PRESETS`), then ``overrides`` (any field by name; an unknown name raises
+        :class:`SettingsError` listing the valid ones, and so does a setting the model does not
+        have, unless at its default)."""
+        model = overrides.get("model", cls.MODELS[0])
+        check_names(cls, overrides, model)
         data = overrides.get("data", cls.__dataclass_fields__["data"].default)
-        sized = cls.SIZES[config.resolve_profile(profile)]
-        chosen = {**sized, **cls.data_defaults(data), **overrides}
+        sized = {**cls.SIZES[config.resolve_profile(profile)], **cls.data_defaults(data)}
+        for name in cls.UNUSED.get(model, ()):
+            default = sized.get(name, cls.__dataclass_fields__[name].default)
+            if name in overrides and overrides[name] != default:
+                raise SettingsError(f"Setting {name!r} has no meaning for {model}: "
+                                    f"{cls.UNUSED_WHY[model]}")
+        if preset is not None:
+            overrides = {**cls.preset(preset, model, profile), **overrides}
+        chosen = {**sized, **overrides}
         if not config.learns(profile):
             # A dry run of the gpu profile keeps its networks and caps how long anything trains,
             # whatever a chapter asks for.
@@ -199,16 +229,36 @@ def check_names(family: type[Settings], overrides: dict, model: str) -> None:
         )
 
 
+#: The DisTIB paper's own configuration (methods.md): encoders of three hidden layers of LeakyReLU
+#: units with separate networks for the mean and the variance, a unit-variance Gaussian decoder on
+#: the terms as written (no reconstruction weight), 16-dimensional codes, joint training, and one
+#: beta on the paper's scale [0, 1]. The paper's layers are 4096 units wide; the smoke and cpu
+#: profiles keep 128 and 256 (chapter 05's table of departures).
+PAPER = {
+    "all": {"encoder": "mlp", "decoder": "mlp", "depth": 3, "activation": "leaky_relu",
+            "separate": True, "likelihood": "gaussian", "reconstruction_weight": 1.0,
+            "dim_a": 16, "dim_z": 16, "beta": 0.1},
+    "smoke": {"hidden": 128},
+    "cpu": {"hidden": 256},
+    "gpu": {"hidden": 4096},
+}
+
+
 @dataclass(frozen=True)
 class SupervisedSettings(Settings):
-    """A DisTIB or VIB run: the data and label, the objective's weights (beta on the compression
-    terms, the reconstruction's weight), the networks and how long it trains. The papers leave
-    these open; the book's choices and the sweeps behind them are recorded in ``data/results/``
-    (``distib_reconstruction_weight_cpu_sweep.json`` for the reconstruction weight).
-    ``decoder_trains_a=False`` stops the reconstruction's gradient at A (chapter 05's ablation);
+    """A run of DisTIB or of a baseline it is compared against: the two-step method (``twostep``:
+    DisTIB with the reconstruction's gradient stopped at A), VIB and DisenIB. The data and label,
+    the objective's weights (beta on the compression terms, the reconstruction's weight), the
+    networks and how long it trains.
+
+    With the reconstruction weighted by w, the trained bound is -(w - beta) I(X; A,Z) - I(A; Y)
+    + beta I(A; Z) up to constants, so the paper's beta is beta / w (:meth:`paper_beta`); the
+    ``paper`` preset has w = 1. A Gaussian decoder of variance sigma^2 weights the squared error by
+    1 / (2 sigma^2): w = 1 / sigma^2 against the unit-variance decoder. ``depth`` hidden layers of
+    ``hidden`` units make an MLP encoder; ``separate`` gives the variance its own network;
     ``activation`` is that of every layer."""
 
-    MODELS: ClassVar[tuple[str, ...]] = ("distib", "vib")
+    MODELS: ClassVar[tuple[str, ...]] = ("distib", "twostep", "vib", "disenib")
     CHOICES: ClassVar[dict[str, tuple]] = {
         "data": LABELLED_DATASETS,
         "encoder": ("conv", "mlp"),
@@ -221,10 +271,16 @@ class SupervisedSettings(Settings):
         "cpu": {"steps": 2000, "batch_size": 128},
         "gpu": {"steps": 6000, "batch_size": 1024, "width": 32, "hidden": 512, "decoder": "conv"},
     }
-    #: Settings that only DisTIB has (VIB has one code and no decoder).
-    DISTIB_ONLY: ClassVar[tuple[str, ...]] = (
-        "dim_z", "decoder", "likelihood", "decoder_trains_a", "reconstruction_weight",
-    )
+    PRESETS: ClassVar[dict[str, dict[str, dict]]] = {"paper": PAPER}
+    UNUSED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "vib": ("dim_z", "decoder", "likelihood", "reconstruction_weight"),
+        "disenib": ("beta", "separate"),
+    }
+    UNUSED_WHY: ClassVar[dict[str, str]] = {
+        "vib": "VIB has one code and no decoder.",
+        "disenib": "DisenIB's encoders are deterministic with fixed noise: no KL term, no "
+                   "variance network.",
+    }
     model: str = "distib"
     data: str = "dsprites-style"
     label: str | None = None
@@ -236,9 +292,10 @@ class SupervisedSettings(Settings):
     decoder: str = "mlp"
     width: int = 16
     hidden: int = 256
+    depth: int = 2
+    separate: bool = False
     activation: str = "relu"
     likelihood: str = "bernoulli"
-    decoder_trains_a: bool = True
     steps: int = 2000
     batch_size: int = 128
     lr: float = 2e-3
@@ -255,26 +312,24 @@ class SupervisedSettings(Settings):
                     f"Setting {name}='conv' needs images of {', '.join(map(str, CONVOLVABLE))} "
                     f"pixels; {self.data} has {side} x {side}. Set {name}=mlp."
                 )
-        if self.beta < 0 or self.lr <= 0 or min(self.dim_a, self.dim_z) < 1:
-            raise SettingsError("Settings beta >= 0, lr > 0, dim_a >= 1 and dim_z >= 1 are needed.")
+        if self.beta < 0 or self.lr <= 0 or min(self.dim_a, self.dim_z, self.depth) < 1:
+            raise SettingsError("Settings beta >= 0, lr > 0, dim_a >= 1, dim_z >= 1 and "
+                                "depth >= 1 are needed.")
+        if self.reconstruction_weight <= 0:
+            raise SettingsError(f"Setting reconstruction_weight={self.reconstruction_weight} "
+                                "must be > 0.")
+
+    @property
+    def paper_beta(self) -> float | None:
+        """beta on the DisTIB paper's scale, beta / w (None for models without that beta)."""
+        if self.model in ("distib", "twostep"):
+            return self.beta / self.reconstruction_weight
+        return None
 
     @classmethod
     def data_defaults(cls, data: str) -> dict:
         small = IMAGE_SIDE.get(data) not in CONVOLVABLE
         return {"encoder": "mlp", "decoder": "mlp"} if small else {}
-
-    @classmethod
-    def for_profile(cls, profile: str, **overrides: Any) -> SupervisedSettings:
-        if overrides.get("model") == "vib":
-            base = cls.__dataclass_fields__
-            sized = {**cls.SIZES[config.resolve_profile(profile)],
-                     **cls.data_defaults(overrides.get("data", base["data"].default))}
-            for name in cls.DISTIB_ONLY:
-                default = sized.get(name, base[name].default)
-                if name in overrides and overrides[name] != default:
-                    raise SettingsError(f"Setting {name!r} belongs to distib: VIB has no "
-                                        "second code and no decoder.")
-        return super().for_profile(profile, **overrides)
 
 
 #: Default TC weights per estimator (the ranges of the reference settings in methods.md put
@@ -342,7 +397,7 @@ class GanSettings(Settings):
 
 
 FAMILIES: dict[str, type[Settings]] = {
-    "distib": SupervisedSettings, "vib": SupervisedSettings,
+    **dict.fromkeys(SupervisedSettings.MODELS, SupervisedSettings),
     "infogan": GanSettings, "tcgan": GanSettings,
 }
 

@@ -6,8 +6,9 @@ A study file (``studies/NAME.toml``) names, before any run:
 - ``profile`` and ``seeds`` (a list, or a count n meaning 0 .. n-1), and the default ``data``;
 - ``metrics``: what every run reports into the results file (a nested score by a dotted name,
   such as ``fgsm.0.1``);
-- ``[groups.NAME]``: a ``model`` with its ``data`` and ``set``, any setting of the model's family
-  (:mod:`disentangle.settings`, the names ``--set`` takes);
+- ``[groups.NAME]``: a ``model`` with its ``data``, a ``preset`` (a named set of settings, such as
+  ``paper``) and ``set``, any setting of the model's family (:mod:`disentangle.settings`, the
+  names ``--set`` takes), which wins over the preset's;
 - ``[[comparisons]]``: two groups ``a`` and ``b`` and the ``primary`` metric of their comparison,
   the one the study is about; the other metrics are compared too, as secondary.
 
@@ -46,7 +47,7 @@ except ImportError:  # Python 3.10
 
 #: The keys a study file may hold, at the top, in a group and in a comparison.
 TOP_KEYS = ("name", "description", "profile", "data", "seeds", "metrics", "groups", "comparisons")
-GROUP_KEYS = ("model", "data", "set")
+GROUP_KEYS = ("model", "data", "preset", "set")
 COMPARISON_KEYS = ("a", "b", "primary")
 #: How often Ray retries a run whose worker died (a killed process, a lost machine); each retry
 #: resumes from the run's checkpoint.
@@ -138,7 +139,7 @@ def _group_settings(path: Path, name: str, group: dict, default_data: str | None
                     profile: str, seed: int) -> settings.Settings:
     where = f"groups.{name}"
     if not isinstance(group, dict):
-        raise _fail(path, where, "a group is a table with model, data and set.")
+        raise _fail(path, where, "a group is a table with model, data, preset and set.")
     _unknown_keys(path, f"{where}.", group, GROUP_KEYS)
     if "model" not in group:
         raise _fail(path, f"{where}.model", "missing; give one of " + ", ".join(settings.FAMILIES))
@@ -160,7 +161,13 @@ def _group_settings(path: Path, name: str, group: dict, default_data: str | None
         text = [f"{k}={v}" for k, v in chosen.items() if isinstance(v, str)]
         chosen.update(settings.parse_assignments(model, text))
         chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}
-        return family.for_profile(profile, model=model, data=data, seed=seed, **chosen)
+        preset = group.get("preset")
+        if preset is not None:
+            try:
+                family.preset(preset, model, profile)
+            except settings.SettingsError as err:
+                raise _fail(path, f"{where}.preset", str(err)) from None
+        return family.for_profile(profile, preset, model=model, data=data, seed=seed, **chosen)
     except settings.SettingsError as err:
         raise _fail(path, f"{where}.set", str(err)) from None
 

