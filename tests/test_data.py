@@ -284,6 +284,23 @@ def test_real_digits_split():
         data.load_digits(test_fraction=1.5)
 
 
+def test_mnist_5k_is_real_mnist_with_a_fixed_stratified_split():
+    split = data.load_mnist_5k()
+    assert split["x_train"].shape == (4000, 1, 28, 28)
+    assert split["x_test"].shape == (1000, 1, 28, 28)
+    assert torch.equal(torch.bincount(split["y_test"]), torch.full((10,), 100))
+    assert torch.equal(torch.bincount(split["y_train"]), torch.full((10,), 400))
+    assert split["x_train"].min() == 0 and split["x_train"].max() == 1
+    # No digit is in both halves, and the first test digits are a mix of classes.
+    train = {tuple(row) for row in split["x_train"].flatten(1).numpy().round(3)}
+    assert not any(tuple(row) in train for row in split["x_test"].flatten(1).numpy().round(3))
+    assert len(set(split["y_test"][:20].tolist())) > 5
+    again = data.load_labelled("mnist-5k", None, "cpu", 3, torch.device("cpu"))
+    assert torch.equal(again.y_test, split["y_test"]), "the split does not depend on the seed"
+    smoke = data.load_labelled("mnist-5k", None, "smoke", 0, torch.device("cpu"))
+    assert len(smoke.y_train) == 2000 and len(smoke.y_test) == 1000
+
+
 # MNIST files ------------------------------------------------------------------------------
 
 

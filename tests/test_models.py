@@ -2,8 +2,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from disentangle import objectives, robustness
-from disentangle.models import LOG_VAR_RANGE, VIB, DisTIB, GaussianEncoder
+from disentangle import objectives, robustness, supervised
+from disentangle.data import load_labelled
+from disentangle.models import LOG_VAR_RANGE, VIB, DisenIB, DisTIB, GaussianEncoder
+from disentangle.settings import SupervisedSettings
 
 
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
@@ -48,6 +50,51 @@ def test_decoder_trains_a_decides_whether_the_reconstruction_reaches_a(decoder_t
     assert (gradient("reconstruction", model.encoder_a) > 0) == decoder_trains_a
     assert gradient("reconstruction", model.encoder_z) > 0
     assert gradient("cross_entropy", model.encoder_a) > 0
+
+
+def test_the_two_step_run_is_distib_with_the_reconstruction_stopped_at_a():
+    labelled = load_labelled("digits", None, "smoke", 0, torch.device("cpu"))
+    for model, trains_a in (("distib", True), ("twostep", False)):
+        run = SupervisedSettings.for_profile("smoke", model=model, data="digits")
+        built = supervised.build_model(run, labelled)
+        assert isinstance(built, DisTIB) and built.decoder_trains_a == trains_a
+
+
+def test_disenib_sends_each_term_only_where_its_objective_says():
+    torch.manual_seed(0)
+    model = DisenIB((1, 8, 8), num_classes=3, dim_a=2, dim_z=2, hidden=8)
+    x, y = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
+
+    def gradient(term, module):
+        model.zero_grad()
+        objectives.disenib_loss(model(x, y), x, y, model.critic, "gaussian")[term].backward()
+        return sum(p.grad.abs().sum() for p in module.parameters() if p.grad is not None)
+
+    # The reconstruction is from S and the label, never from T.
+    assert gradient("reconstruction", model.encoder_a) == 0
+    assert gradient("reconstruction", model.encoder_z) > 0
+    assert gradient("reconstruction", model.embedding) > 0
+    assert gradient("cross_entropy", model.encoder_a) > 0
+    assert gradient("cross_entropy", model.encoder_z) == 0
+    # I(S; T) trains both encoders and not the critic; the critic's loss trains only the critic.
+    assert gradient("mi_a_z", model.encoder_a) > 0 and gradient("mi_a_z", model.encoder_z) > 0
+    assert gradient("mi_a_z", model.critic) == 0
+    assert gradient("critic", model.critic) > 0
+    assert gradient("critic", model.encoder_a) == 0 and gradient("critic", model.encoder_z) == 0
+
+
+def test_disenib_codes_are_gaussians_of_the_fixed_noise_and_its_swaps_decode_the_read_label():
+    torch.manual_seed(0)
+    model = DisenIB((1, 8, 8), num_classes=3, dim_a=2, dim_z=2, hidden=8).eval()
+    x = torch.rand(4, 1, 8, 8)
+    out = model.posteriors(x)
+    assert torch.allclose(out["log_var_a"], torch.zeros(4, 2))
+    assert torch.allclose(out["log_var_z"].exp(), torch.full((4, 2), 0.01))
+    a, z = model.encode(x)
+    label = model.classify(x).argmax(1)
+    expected = model.decoder(torch.cat([z, model.embedding(label)], 1)).clamp(0, 1)
+    assert torch.allclose(model.decode(a, z), expected)
+    assert model.swap(x, x).shape == (4, 4, 1, 8, 8)
 
 
 def test_separate_variance_network_and_clamp():

@@ -32,8 +32,14 @@ def test_settings_are_checked_by_name_type_and_value():
         SupervisedSettings(steps="many")
     with pytest.raises(SettingsError, match="activation='tanh' is not valid; valid values"):
         SupervisedSettings(activation="tanh")
-    with pytest.raises(SettingsError, match="VIB has no second code and no decoder"):
-        SupervisedSettings.for_profile("smoke", model="vib", decoder_trains_a=False)
+    with pytest.raises(SettingsError, match="no meaning for vib: VIB has one code and no decoder"):
+        SupervisedSettings.for_profile("smoke", model="vib", dim_z=4)
+    with pytest.raises(SettingsError, match="no meaning for disenib: DisenIB's encoders"):
+        SupervisedSettings.for_profile("smoke", model="disenib", beta=0.5)
+    with pytest.raises(SettingsError, match="Unknown preset 'papr'; valid presets are paper"):
+        SupervisedSettings.for_profile("smoke", "papr")
+    with pytest.raises(SettingsError, match="valid presets are none for this family"):
+        GanSettings.for_profile("smoke", "paper")
     with pytest.raises(SettingsError, match="valid values are infogan, tcgan"):
         GanSettings(model="vae")
     with pytest.raises(SettingsError, match="no TC penalty"):
@@ -44,14 +50,34 @@ def test_settings_are_checked_by_name_type_and_value():
                                                                  float)
 
 
+def test_the_paper_preset_gives_each_model_what_it_has_and_yields_to_explicit_settings():
+    paper = settings.PAPER
+    for model in SupervisedSettings.MODELS:
+        run = SupervisedSettings.for_profile("cpu", "paper", model=model, data="mnist-5k")
+        assert (run.depth, run.activation, run.hidden) == (3, "leaky_relu", paper["cpu"]["hidden"])
+        assert run.separate == (model != "disenib") and run.beta == (
+            SupervisedSettings.beta if model == "disenib" else paper["all"]["beta"])
+        if model != "vib":
+            assert (run.likelihood, run.reconstruction_weight) == ("gaussian", 1.0)
+    gpu = SupervisedSettings.for_profile("gpu", "paper", model="distib", data="mnist-5k")
+    assert gpu.hidden == 4096
+    mine = SupervisedSettings.for_profile("cpu", "paper", model="distib", beta=0.3, hidden=64)
+    assert (mine.beta, mine.hidden, mine.depth) == (0.3, 64, 3)
+    # The paper's beta is the KL weight over the reconstruction's weight.
+    assert mine.paper_beta == 0.3
+    assert SupervisedSettings(beta=1e-3, reconstruction_weight=0.005).paper_beta == (
+        pytest.approx(0.2))
+    assert SupervisedSettings(model="vib").paper_beta is None
+
+
 def test_assignments_parse_to_the_fields_types():
     parsed = settings.parse_assignments(
         "tcgan", ["tc_weight=0.02", "aligned=posX,posY", "labelled=64", "categorical=10",
                   "estimator=drt"])
     assert parsed == {"tc_weight": 0.02, "aligned": ("posX", "posY"), "labelled": 64,
                       "categorical": (10,), "estimator": "drt"}
-    parsed = settings.parse_assignments("distib", ["decoder_trains_a=false", "label=scale"])
-    assert parsed == {"decoder_trains_a": False, "label": "scale"}
+    parsed = settings.parse_assignments("distib", ["separate=false", "label=scale"])
+    assert parsed == {"separate": False, "label": "scale"}
     assert settings.parse_assignments("tcgan", ["tc_weight=none"]) == {"tc_weight": None}
     with pytest.raises(SettingsError, match="give float"):
         settings.parse_assignments("distib", ["beta=large"])
@@ -79,7 +105,7 @@ def test_two_different_settings_never_share_a_folder_by_default(tmp_path):
     plain = folder()
     assert plain.name == "distib_dsprites-style_cpu_seed0"
     others = [folder(beta=0.01), folder(beta=0.02), folder(activation="leaky_relu"),
-              folder(beta=0.01, activation="leaky_relu"), folder(decoder_trains_a=False),
+              folder(beta=0.01, activation="leaky_relu"), folder(model="twostep"),
               folder(seed=1), folder(data="styled-digits"), folder(model="vib")]
     assert len({plain, *others}) == 1 + len(others)
     assert folder(beta=0.01) == folder(beta=0.01)  # and the same run always the same one
@@ -136,9 +162,10 @@ def test_a_folder_given_by_hand_refuses_a_run_of_other_settings(tmp_path, capsys
     (["distib", "--set", "steps=3.5"], "steps='3.5' is not of the right type: give int"),
     (["distib", "--set", "estimator=drt"], "'estimator' belongs to infogan, tcgan, not to distib"),
     (["distib", "--tc-weight", "1"], "'tc_weight' belongs to infogan, tcgan, not to distib"),
-    (["tcgan", "--beta", "1"], "'beta' belongs to distib, vib, not to tcgan"),
-    (["tcgan", "--set", "activation=elu"], "'activation' belongs to distib, vib"),
-    (["vib", "--stop-reconstruction-at-a"], "VIB has no second code and no decoder"),
+    (["tcgan", "--beta", "1"], "'beta' belongs to distib, twostep, vib, disenib, not to tcgan"),
+    (["tcgan", "--set", "activation=elu"], "'activation' belongs to distib, twostep, vib, disenib"),
+    (["vib", "--set", "dim_z=4"], "no meaning for vib: VIB has one code and no decoder"),
+    (["distib", "--preset", "papers"], "Unknown preset 'papers'; valid presets are paper"),
     (["distib", "--data", "digits", "--set", "encoder=conv"], "digits has 8 x 8"),
     (["distib", "--data", "cifar10"], "data='cifar10' is not valid"),
     (["distib", "--set", "seed=2"], "use MODEL, --data and --seed"),

@@ -155,7 +155,7 @@ def test_a_study_plans_every_group_at_every_seed(tmp_path):
 
 
 def test_metric_names_are_what_the_evaluations_report(tmp_path):
-    for model in ("distib", "vib"):
+    for model in ("distib", "twostep", "vib", "disenib"):
         result = supervised.run(model, "digits", profile="smoke", seed=0,
                                 out_dir=tmp_path / model, progress=False, steps=5)
         reported = set(result) - {"model", "data", "label", "profile", "seed", "settings",

@@ -160,12 +160,12 @@ def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
     # The command line's default folder is relative to where it runs: the repository root.
     done = subprocess.run(
         [sys.executable, "-m", "disentangle", "train", "distib", "--data", "digits",
-         "--profile", "smoke", "--seed", "2", "--set", "beta=0.01", "--stop-reconstruction-at-a",
+         "--profile", "smoke", "--seed", "2", "--set", "beta=0.01", "--set", "depth=1",
          "--activation", "leaky_relu", "--set", "steps=40", "--quiet"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    settings = dict(beta=0.01, decoder_trains_a=False, activation="leaky_relu", steps=40)
+    settings = dict(beta=0.01, depth=1, activation="leaky_relu", steps=40)
     out = runs.default_dir(
         SupervisedSettings.for_profile("smoke", data="digits", seed=2, **settings), "smoke",
         root=tmp_path,
@@ -173,10 +173,10 @@ def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
     assert out.parent == tmp_path / "runs" and out.name.startswith("distib_digits_smoke_seed2_")
     loaded = supervised.load_or_train("distib", "digits", profile="smoke", seed=2, out_dir=out,
                                       progress=False, **settings)
-    assert not loaded.trained and not loaded.model.decoder_trains_a
+    assert not loaded.trained and loaded.settings.depth == 1
     assert torch.nn.LeakyReLU in {type(layer) for layer in loaded.model.modules()}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert "--stop-reconstruction-at-a" in metrics["command"]
+    assert "depth=1" in metrics["command"]
     coded = codes.encode_test(loaded.model, loaded.labelled)
     accuracy = (coded["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()
     assert accuracy == pytest.approx(metrics["accuracy_a"])
