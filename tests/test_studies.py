@@ -99,8 +99,8 @@ primary = "accuracy_a"
     (('b = "vib"', 'b = "vae"'), "comparisons[0].b", "no group 'vae'"),
     (('primary = "accuracy_a"', 'primary = "mig"'), "comparisons[0].primary",
      "not among the study's metrics"),
-    (('metrics = ["accuracy_a"]', 'metrics = ["accuracy_a", "mi_x_z"]'), "metrics",
-     "vib (group vib) reports no 'mi_x_z'"),
+    (('metrics = ["accuracy_a"]', 'metrics = ["accuracy_a", "mig"]'), "metrics",
+     "no group's model (distib, vib) reports 'mig'"),
     (('model = "vib"', 'model = "distib"'), "groups.vib", "the same settings as group distib"),
     (('profile = "smoke"', 'profile = "smoke"\nsteps = 3'), "steps", "unknown key"),
 ])
@@ -110,6 +110,23 @@ def test_a_malformed_study_is_refused_naming_the_key(tmp_path, change, key, mess
         studies.load_study(path)
     assert f"{path}: {key}: " in str(refused.value)
     assert message in str(refused.value)
+
+
+def test_a_metric_one_model_lacks_is_kept_for_the_others_but_cannot_be_primary(tmp_path):
+    text = GOOD.replace('metrics = ["accuracy_a"]', 'metrics = ["accuracy_a", "mi_x_z"]')
+    study = studies.load_study(_write(tmp_path, text))
+    assert study.metrics == ("accuracy_a", "mi_x_z")
+    entries = {run.key: {**studies._entry(run), "status": "finished",
+                         "metrics": {"accuracy_a": 0.5 + run.seed / 10,
+                                     "mi_x_z": 1.0 if run.group == "distib" else None}}
+               for run in study.runs}
+    summary, comparisons = studies.summarise(study, entries)
+    assert summary["distib"]["mi_x_z"]["n"] == 2 and summary["vib"]["mi_x_z"]["n"] == 0
+    assert [c["metric"] for c in comparisons] == ["accuracy_a"]
+    with pytest.raises(studies.StudyError, match="comparisons.0..primary: vib .group vib. "
+                                                 "reports no 'mi_x_z'"):
+        studies.load_study(_write(tmp_path, text.replace('primary = "accuracy_a"',
+                                                         'primary = "mi_x_z"')))
 
 
 def test_the_command_refuses_a_bad_file_before_anything_runs(tmp_path, capsys):

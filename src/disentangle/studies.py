@@ -4,8 +4,9 @@ on this machine or a cluster, and summarised with paired statistics in one resul
 A study file (``studies/NAME.toml``) names, before any run:
 
 - ``profile`` and ``seeds`` (a list, or a count n meaning 0 .. n-1), and the default ``data``;
-- ``metrics``: what every run reports into the results file (a nested score by a dotted name,
-  such as ``fgsm.0.1``);
+- ``metrics``: what the runs report into the results file (a nested score by a dotted name,
+  such as ``fgsm.0.1``); a metric some groups' models do not report is left empty for them and
+  not compared;
 - ``[groups.NAME]``: a ``model`` with its ``data``, a ``preset`` (a named set of settings, such as
   ``paper``) and ``set``, any setting of the model's family (:mod:`disentangle.settings`, the
   names ``--set`` takes), which wins over the preset's;
@@ -123,6 +124,10 @@ def metric_names(model: str) -> tuple[str, ...]:
     return metrics.SCORES if family is settings.GanSettings else codes.metric_names(model)
 
 
+def _reports(model: str, metric: str) -> bool:
+    return metric.split(".")[0] in metric_names(model)
+
+
 def _seeds(path: Path, value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = list(range(value))
@@ -204,11 +209,11 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
         for seed in seeds:
             planned.append(Run(name, seed, _group_settings(path, name, group, spec.get("data"),
                                                            profile, seed)))
-        reported = metric_names(group["model"])
-        for metric in metrics:
-            if metric.split(".")[0] not in reported:
-                raise _fail(path, "metrics", f"{group['model']} (group {name}) reports no "
-                                             f"{metric!r}; it reports {', '.join(reported)}.")
+    for metric in metrics:
+        if not any(_reports(group["model"], metric) for group in groups.values()):
+            models = sorted({group["model"] for group in groups.values()})
+            raise _fail(path, "metrics", f"no group's model ({', '.join(models)}) reports "
+                                         f"{metric!r}.")
     by_settings: dict[str, str] = {}
     for run in planned:
         same = by_settings.setdefault(json.dumps(run.settings.as_dict(), sort_keys=True), run.group)
@@ -235,6 +240,11 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
         if entry["primary"] not in metrics:
             raise _fail(path, f"{where}.primary", f"{entry['primary']!r} is not among the "
                                                   "study's metrics.")
+        for key in ("a", "b"):
+            model = groups[entry[key]]["model"]
+            if not _reports(model, entry["primary"]):
+                raise _fail(path, f"{where}.primary", f"{model} (group {entry[key]}) reports no "
+                                                      f"{entry['primary']!r}.")
         comparisons.append(Comparison(entry["a"], entry["b"], entry["primary"]))
     return Study(
         name=spec.get("name", path.stem), path=path, description=spec.get("description", ""),
@@ -435,8 +445,8 @@ def _is_current(study: Study, run: Run, held: dict | None) -> bool:
 
 def summarise(study: Study, entries: dict[str, dict]) -> tuple[dict, list]:
     """The ``summary`` (group -> metric -> :func:`stats.summarise`) and the ``comparisons`` (one
-    per declared pair and metric, primary first, each :func:`stats.compare` of the pair by seed)
-    of the finished runs."""
+    per declared pair and metric both models report, primary first, each :func:`stats.compare` of
+    the pair by seed) of the finished runs."""
     by_group: dict[str, dict[int, dict]] = {name: {} for name in study.groups}
     for entry in entries.values():
         if entry["status"] == "finished":
@@ -448,7 +458,10 @@ def summarise(study: Study, entries: dict[str, dict]) -> tuple[dict, list]:
     }
     comparisons = []
     for pair in study.comparisons:
-        ordered = [pair.primary] + [m for m in study.metrics if m != pair.primary]
+        # A secondary metric one of the two models does not report is not compared.
+        both = [m for m in study.metrics
+                if all(_reports(study.groups[g]["model"], m) for g in (pair.a, pair.b))]
+        ordered = [pair.primary] + [m for m in both if m != pair.primary]
         for metric in ordered:
             a = {s: v.get(metric) for s, v in by_group[pair.a].items()}
             b = {s: v.get(metric) for s, v in by_group[pair.b].items()}
