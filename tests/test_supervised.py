@@ -165,6 +165,8 @@ def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
+    # The default reconstruction weight, 0.005, puts beta 0.01 at 2 on the paper's scale.
+    assert '"paper_beta": 2.0' in done.stdout
     settings = dict(beta=0.01, depth=1, activation="leaky_relu", steps=40)
     out = runs.default_dir(
         SupervisedSettings.for_profile("smoke", data="digits", seed=2, **settings), "smoke",

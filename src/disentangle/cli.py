@@ -125,6 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         metrics = supervised.run(args.model, args.data, **common)
         shown = {k: v for k, v in metrics.items()
                  if k not in ("environment", "settings", "run_dir")}
+        if asked.paper_beta is not None:  # the scale the DisTIB paper's beta is on
+            shown["paper_beta"] = asked.paper_beta
     written = out / "metrics.json"
     # The record says how to reproduce it.
     record = json.loads(written.read_text())
