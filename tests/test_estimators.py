@@ -10,8 +10,6 @@ Seeds are fixed, so every run is the same.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -43,14 +41,10 @@ def test_ksg_on_two_dimensional_codes():
     assert est.ksg_mutual_information(z[:, :2], z[:, 2:]) == pytest.approx(exact, abs=0.06)
 
 
-def test_ksg_is_deterministic_accepts_tensors_and_is_fast():
+def test_ksg_is_deterministic_and_accepts_tensors():
     x, y = correlated_pair(0.5, 5000, seed=1)
     first = est.ksg_mutual_information(x, y, seed=4)
     assert est.ksg_mutual_information(torch.tensor(x), torch.tensor(y), seed=4) == first
-    start = time.perf_counter()
-    est.ksg_mutual_information(x, y)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.5, f"KSG on 5,000 points took {elapsed:.2f} s"
 
 
 def test_ksg_breaks_ties_in_discrete_looking_codes():

@@ -7,8 +7,6 @@ identities that add and subtract a dozen such quantities on 4,096-entry tables.
 
 from __future__ import annotations
 
-import time
-
 import matplotlib
 import numpy as np
 import pytest
@@ -249,29 +247,6 @@ def test_random_distribution_checks_its_inputs():
         g.random_distribution({"A": 2}, rng)
     with pytest.raises(ValueError, match="concentration"):
         g.random_distribution(2, rng, concentration=0)
-
-
-def test_six_node_network_of_four_state_variables_is_fast():
-    # The budget: every exact quantity of a 6-node, 4-state network (4,096 entries) in
-    # under 50 ms. Best of 7 runs, so a busy CI machine measures the code, not its neighbours.
-    rng = np.random.default_rng(0)
-    g = info.BayesianNetwork.random(6, rng, edge_probability=0.6)
-    p = random_table(rng, (4,) * 6)
-    order = list(g.nodes)
-
-    def everything() -> None:
-        info.entropy(p)
-        info.multi_information(p)
-        g.transmitted_information(p, order)
-        info.kl_divergence(p, g.project(p, order))
-        g.factorizes(p, order)
-
-    timings = []
-    for _ in range(7):
-        start = time.perf_counter()
-        everything()
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.050, f"best of 7: {1000 * min(timings):.1f} ms"
 
 
 def test_draw_returns_axes_with_every_node_and_edge():
