@@ -187,7 +187,7 @@ def _study_record():
                           "metrics": {}}
 
     class Study:
-        groups, metrics = {"a": {}, "b": {}}, ("m",)
+        groups, metrics = {"a": {"model": "distib"}, "b": {"model": "vib"}}, ("m",)
         comparisons = (studies.Comparison("a", "b", "m"),)
 
     summary, comparisons = studies.summarise(Study, entries)
