@@ -44,6 +44,17 @@ def _finish(process, timeout=240):
     return process.returncode, out, err
 
 
+def _wait_for(process, failure, condition, timeout=180):
+    """Poll ``condition`` until it holds; past ``timeout`` s kill the study and fail."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(failure)
+
+
 def _comparable(record):
     """A results record without the circumstances of its runs (times, machine, folder)."""
     runs = [{k: v for k, v in entry.items() if k not in CIRCUMSTANCES} for entry in record["runs"]]
@@ -212,16 +223,9 @@ def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path
     results = tmp_path / "study_smoke.json"
     argv = [SMOKE, "--workers", 1, "--store", tmp_path, "--results", results]
     process = _study(argv)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if results.exists():
-            counts = json.loads(results.read_text())["counts"]
-            if counts["finished"] >= 3:
-                break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the study did not finish three runs in time")
+    _wait_for(process, "the study did not finish three runs in time",
+              lambda: results.exists()
+              and json.loads(results.read_text())["counts"]["finished"] >= 3)
     process.send_signal(signal.SIGINT)
     code, _, err = _finish(process)
     assert code == 130, err[-3000:]
@@ -248,18 +252,13 @@ def test_ctrl_c_stops_a_run_in_flight_at_a_checkpoint_and_records_it_interrupted
                   .replace("[groups.vib]", "[groups.vib]\nset = { steps = 1000000 }"))
     results = tmp_path / "results.json"
     process = _study([path, "--workers", 1, "--store", tmp_path, "--results", results])
-    deadline = time.time() + 180
-    log = None
-    while time.time() < deadline:  # distib finishes; vib trains long enough to be caught
-        logs = [f for f in (tmp_path / "runs").glob("vib_*/log.txt")] \
-            if (tmp_path / "runs").exists() else []
-        if logs and "it/s" in logs[0].read_text():
-            log = logs[0]
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the long run did not start training in time")
+
+    def training_log():  # distib finishes; vib trains long enough to be caught
+        logs = list((tmp_path / "runs").glob("vib_*/log.txt"))
+        return logs[0] if logs and "it/s" in logs[0].read_text() else None
+
+    _wait_for(process, "the long run did not start training in time", training_log)
+    log = training_log()
     process.send_signal(signal.SIGINT)
     code, _, err = _finish(process, timeout=60)
     assert code == 130, err[-3000:]
