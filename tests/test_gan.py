@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle import complex_level, gan, metrics, objectives, train
+from disentangle import complex_level, gan, ground_truth, metrics, objectives, train
 from disentangle.cli import main
 from disentangle.metrics import gaussian_total_correlation_from_cov
 from disentangle.models import Discriminator, Generator
@@ -153,12 +153,12 @@ def test_the_permutation_discriminator_update_leaves_generator_and_q_gradients_u
 
 def test_ground_truth_data_are_named():
     with pytest.raises(ValueError, match="valid names"):
-        gan.load_ground_truth("cifar", "smoke")
+        ground_truth.load("cifar", "smoke")
 
 
 @pytest.mark.parametrize("estimator", ["mws", "drt"])
 def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch, estimator):
-    source = gan.load_ground_truth("dsprites-style", "smoke")
+    source = ground_truth.load("dsprites-style", "smoke")
     run = GanSettings.for_profile("smoke", estimator=estimator, steps=6, batch_size=8)
     cpu = torch.device("cpu")
     straight, history = gan.fit_gan(run, source, cpu, tmp_path / "a", progress=False,
@@ -202,7 +202,7 @@ def test_a_non_finite_loss_names_the_step_and_the_term(monkeypatch):
 
 
 def test_read_factors_recovers_the_factors_of_real_images():
-    source = gan.load_ground_truth("dsprites-style-tied", "smoke")
+    source = ground_truth.load("dsprites-style-tied", "smoke")
     factors = source.sample_factors(50, np.random.default_rng(0))
     images = torch.nn.functional.avg_pool2d(source.images(factors), 2)
     assert np.array_equal(complex_level.read_factors(source, images), factors)
@@ -215,7 +215,7 @@ def test_plugin_mutual_information_of_a_copy_is_its_entropy():
 
 
 def test_complex_level_reports_both_levels():
-    source = gan.load_ground_truth("dsprites-style-tied", "smoke")
+    source = ground_truth.load("dsprites-style-tied", "smoke")
     run = GanSettings.for_profile("smoke", code_dim=2, noise_dim=2, steps=3, batch_size=8,
                                     aligned=("posX", "posY"), labelled=16)
     model, history = gan.fit_gan(run, source, torch.device("cpu"), progress=False)

@@ -1,8 +1,9 @@
 """The gpu profile's path, dry-run on the CPU: its networks, data pipeline, bf16 autocast and
-torch.compile (with the eager-graph backend, which needs no compiler), capped to 2 steps of 8
-images and smoke-sized data by ``DISENTANGLE_DRY_RUN=1``, so that the path a reader with a GPU
-meets first cannot rot unseen on machines without one. The chapters skip their claims in a dry run
-(``config.checks_claims``, ``config.learns``): a 2-step model has learned nothing to check."""
+torch.compile (graphs captured by Dynamo and run by the eager backend, which needs no compiler),
+capped to 2 steps of 8 images and smoke-sized data by ``DISENTANGLE_DRY_RUN=1``, so that the path
+a reader with a GPU meets first cannot rot unseen on machines without one. The chapters skip
+their claims in a dry run (``config.checks_claims``, ``config.learns``): a 2-step model has
+learned nothing to check."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def _command(args, env, cwd):
     return done
 
 
-@pytest.mark.parametrize("model, data", [("distib", "dsprites-style"), ("tcgan", "dsprites-style")])
+@pytest.mark.parametrize("model, data", [("distib", "dsprites-style"), ("tcgan", "dsprites-style"),
+                                         ("factorvae", "dsprites-style")])
 def test_the_train_command_runs_the_gpu_path(dry, tmp_path, model, data):
     _command(["train", model, "--data", data, "--quiet"], dry, tmp_path)
     [folder] = (tmp_path / "runs" / "dry-run").iterdir()

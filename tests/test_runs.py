@@ -44,7 +44,12 @@ def test_settings_are_checked_by_name_type_and_value():
         GanSettings(model="vae")
     with pytest.raises(SettingsError, match="no TC penalty"):
         GanSettings(model="infogan", tc_weight=0.1)
-    assert GanSettings(estimator="drt").tc_weight == settings.TC_WEIGHTS["drt"]
+    # TC-GAN's default penalty keeps the reference settings' ratio to the information weight.
+    reference = settings.REFERENCE_INFO_WEIGHT
+    assert GanSettings(estimator="drt", info_weight=reference).tc_weight == pytest.approx(
+        settings.TC_WEIGHTS["drt"])
+    assert GanSettings(estimator="mws", info_weight=1.0).tc_weight == pytest.approx(
+        settings.TC_WEIGHTS["mws"] / reference)
     assert GanSettings(model="infogan").tc_weight == 0.0
     assert SupervisedSettings(beta=1).beta == 1.0 and isinstance(SupervisedSettings(beta=1).beta,
                                                                  float)
@@ -224,10 +229,34 @@ def test_a_change_to_a_model_module_marks_a_finished_run_stale(tmp_path, monkeyp
                                      progress=False, **TINY)
     assert again.trained
     said = capsys.readouterr().err
-    assert f"stale run in {out}" in said and "training it again" in said
+    assert f"{out} holds a stale run" in said and "training the run asked for" in said
     assert runs.read_record(out)["fingerprint"] == runs.training_fingerprint("supervised")
     aside = out / f"stale-{trained_by}"
     assert (aside / train.CHECKPOINT).exists() and (aside / "run.json").exists()
+
+
+def test_a_default_folder_of_former_defaults_is_stale_and_a_named_one_refused(tmp_path, capsys):
+    # A run in its default folder, as an older library would have left it: the same folder name,
+    # but another value of a profile default (beta) and another fingerprint.
+    chosen = supervised.settings_for("vib", "digits", None, "smoke", 0, **TINY)
+    out = runs.default_dir(chosen, "smoke", root=tmp_path)
+    supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                             **TINY)
+    held = runs.read_record(out)
+    held["settings"]["beta"] = 0.5
+    held["fingerprint"] = "0123456789ab"
+    (out / "run.json").write_text(json.dumps(held))
+    named = tmp_path / "by-hand"
+    shutil.copytree(out, named)
+
+    again = supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out,
+                                     progress=False, **TINY)
+    assert again.trained and (out / "stale-0123456789ab" / train.CHECKPOINT).exists()
+    said = capsys.readouterr().err
+    assert "a run of the profile's former defaults (beta (0.5 here" in said
+    with pytest.raises(ValueError, match=r"holds a run with other settings: beta \(0.5 here"):
+        supervised.load_or_train("vib", "digits", profile="smoke", out_dir=named,
+                                 progress=False, **TINY)
 
 
 def test_load_stale_warns(tmp_path, monkeypatch):
@@ -269,16 +298,16 @@ class PickledNote:
 
 
 def test_gan_runs_go_through_the_store(tmp_path):
-    from disentangle import gan
+    from disentangle import gan, ground_truth
 
-    source = gan.load_ground_truth("dsprites-style", "smoke")
+    source = ground_truth.load("dsprites-style", "smoke")
     chosen = GanSettings.for_profile("smoke", steps=2, batch_size=8)
     gan.fit_gan(chosen, source, torch.device("cpu"), tmp_path, progress=False, profile="smoke")
     other = GanSettings.for_profile("smoke", steps=2, batch_size=8, code_dim=4)
-    with pytest.raises(ValueError, match=r"code_dim \(3 here, 4 asked\)"):
+    with pytest.raises(ValueError, match=r"code_dim \(5 here, 4 asked\)"):
         gan.fit_gan(other, source, torch.device("cpu"), tmp_path, progress=False,
                     profile="smoke")
-    tied = gan.load_ground_truth("dsprites-style-tied", "smoke")
+    tied = ground_truth.load("dsprites-style-tied", "smoke")
     with pytest.raises(ValueError, match="the images come from"):
         gan.fit_gan(chosen, tied, torch.device("cpu"), tmp_path / "b", progress=False,
                     profile="smoke")

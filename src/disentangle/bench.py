@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from disentangle import config, gan, metrics, supervised, train
+from disentangle import config, gan, ground_truth, metrics, supervised, train
 from disentangle.data import load_labelled
 from disentangle.settings import GanSettings, SupervisedSettings
 
@@ -154,7 +154,7 @@ def bench_distib(device: torch.device, timing: dict, host_count: int, workers: i
 def bench_gan(device: torch.device, timing: dict, host_count: int, workers: int) -> dict:
     """The reference 64 x 64 TC-GAN, the public-code way and the book's way."""
     profile = _profile(device)
-    source = gan.load_ground_truth("dsprites-style", profile)
+    source = ground_truth.load("dsprites-style", profile)
     reference = {"resolution": 64, "code_dim": 5, "noise_dim": 5}
     book = GanSettings.for_profile(profile, **reference)
     _, _, book_step, next_batch, _ = gan.training_parts(book, source, device)
@@ -193,7 +193,7 @@ def gan_time_to_quality(device: torch.device, max_steps: int, every: int = 250) 
     """Training seconds (evaluation excluded) for TC-GAN, the book's way in this device's profile,
     to reach a FactorVAE score of :data:`GAN_TARGET` (a reduced protocol: 1000 votes)."""
     profile = _profile(device)
-    source = gan.load_ground_truth("dsprites-style", profile)
+    source = ground_truth.load("dsprites-style", profile)
     run = GanSettings.for_profile(profile)
     model, _, step, next_batch, _ = gan.training_parts(run, source, device)
 

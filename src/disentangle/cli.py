@@ -4,9 +4,10 @@
   results files carry;
 - ``materialize`` renders the full dSprites-style grid into the cache (once), measures how long
   that takes and how much memory, and how fast random batches come from the grid on a device;
-- ``train distib|vib|infogan|tcgan`` trains a model and writes ``metrics.json``, ``history.json``
-  and a checkpoint (from which an interrupted run resumes) to ``--out``; the GANs also write a
-  traversal figure;
+- ``train MODEL`` (a supervised model: distib, twostep, vib, disenib; a GAN: infogan, tcgan; a
+  VAE: vae, betavae, btcvae, factorvae, annealedvae) trains a model and writes ``metrics.json``,
+  ``history.json`` and a checkpoint (from which an interrupted run resumes) to ``--out``; the
+  GANs and VAEs also write a traversal figure;
 - ``study`` runs a study file (groups of settings x seeds) as tasks on Ray, here or on a cluster,
   and writes its results file with paired statistics (see :mod:`disentangle.studies`);
 - ``bench`` times training steps the public-code way and the book's way (see
@@ -97,7 +98,7 @@ SHORTHANDS = {
 
 
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import gan, runs, supervised
+    from disentangle import gan, runs, supervised, vae
 
     profile = config.resolve_profile(args.profile)
     chosen = settings.parse_assignments(args.model, args.set or [])
@@ -118,8 +119,9 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else runs.default_dir(asked, profile, root=".")
     common = dict(profile=profile, seed=args.seed, out_dir=out, device=args.device,
                   progress=not args.quiet, load_stale=args.load_stale, **chosen)
-    if args.model in gan.MODELS:
-        _, _, metrics = gan.run(args.model, args.data, **common)
+    if args.model in gan.MODELS + vae.MODELS:
+        family_run = gan.run if args.model in gan.MODELS else vae.run
+        _, _, metrics = family_run(args.model, args.data, **common)
         shown = {k: v for k, v in metrics["metrics"].items() if isinstance(v, float)}
     else:
         metrics = supervised.run(args.model, args.data, **common)
@@ -223,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("model", choices=list(settings.FAMILIES))
     fit.add_argument("--data", default="dsprites-style",
                      help="distib, twostep, vib, disenib: dsprites-style, dsprites-style-upright, "
-                          "styled-digits, digits, mnist, mnist-5k or fashion-mnist; infogan, "
-                          "tcgan: dsprites-style, dsprites-style-tied or styled-digits")
+                          "styled-digits, digits, mnist, mnist-5k or fashion-mnist; GANs and "
+                          "VAEs: dsprites-style, dsprites-style-tied or styled-digits")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--set", action="append", metavar="NAME=VALUE",

@@ -13,7 +13,6 @@ complex level built on it is measured by :mod:`disentangle.complex_level`.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -24,46 +23,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from disentangle import config, data, metrics, objectives, runs, train
+from disentangle import config, data, ground_truth, objectives, runs, train
 from disentangle.models import Discriminator, Generator, reparameterize
 from disentangle.settings import GanSettings
 
 MODELS = GanSettings.MODELS
-DATASETS = GanSettings.CHOICES["data"]
-
-
-def load_ground_truth(name: str, profile: str) -> data.GroundTruthData:
-    """The unlabelled training data of a GAN run, sized for the profile: dSprites-style (the full
-    grid in gpu; in smoke and cpu one square at three sizes on a 16 x 16 grid of positions, which
-    a GAN learns in minutes on a CPU); ``dsprites-style-tied``, one square whose two
-    position factors are tied (posY within two classes of posX, the correlated variant); or the
-    styled digits."""
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
-    if name == "styled-digits":
-        return data.StyledDigits()
-    if name == "dsprites-style-tied":
-        grid = data.DSpritesStyle(subset={
-            "shape": [0], "scale": [5], "orientation": [0],
-            "posX": range(0, 32, 2), "posY": range(0, 32, 2),
-        })
-        return data.tie(grid, "posX", "posY", spread=2)
-    subset = config.by_profile(
-        profile,
-        smoke={"shape": [0], "scale": [0, 5], "orientation": [0], "posX": range(0, 32, 8),
-               "posY": range(0, 32, 8)},
-        cpu={"shape": [0], "scale": [0, 2, 5], "orientation": [0], "posX": range(0, 32, 2),
-             "posY": range(0, 32, 2)},
-        gpu={},
-    )
-    return data.DSpritesStyle(subset=subset)
-
-
-def _materialized(source: data.GroundTruthData, device: torch.device) -> None:
-    grid = getattr(source, "data", source)
-    if isinstance(grid, data.DSpritesStyle):
-        grid.materialize(progress=False)
-        grid.to(device)
 
 
 class TwoLevelGAN(torch.nn.Module):
@@ -85,13 +49,7 @@ class TwoLevelGAN(torch.nn.Module):
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Real images (N, C, H, W) in [0, 1] at the run's resolution (area-averaged down)."""
-        images = images.float()
-        size = self.run.resolution
-        if images.shape[-1] == size:
-            return images
-        if images.shape[-1] % size:
-            return F.interpolate(images, size=(size, size), mode="area")
-        return F.avg_pool2d(images, images.shape[-1] // size)
+        return ground_truth.resize(images, self.run.resolution)
 
     def sample_codes(
         self, n: int, device: torch.device, generator: torch.Generator | None = None
@@ -176,9 +134,11 @@ def gan_step(
     aligned_sizes: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     amp: bool | None = None,
+    networks: tuple[torch.nn.Module, torch.nn.Module] | None = None,
 ) -> train.StepFn:
     """One alternating update per batch of real images, as :func:`train.fit` expects (under bf16
-    autocast on CUDA unless ``amp=False``).
+    autocast on CUDA unless ``amp=False``), through ``networks`` (compiled G and D sharing the
+    model's weights; default the model's own).
 
     1. D:  min  BCE(D(x), 1) + BCE(D(G(z, c)), 0)  over the trunk and the D head;
     2. G, Q:  min  BCE(D(G(z, c)), 1) + info_weight * E[-log Q(c | G(z, c))] + tc_weight * TC
@@ -187,19 +147,21 @@ def gan_step(
        when codes are aligned with factors, Q's Gaussian NLL of those factors on labelled images;
     3. T (density ratio only): its cross-entropy on detached codes, so it never moves G or Q.
 
-    The minibatch TC estimate is logged for both models, to compare InfoGAN with TC-GAN.
+    The minibatch TC estimate and Q's mean posterior variance are logged for both models, to
+    compare how InfoGAN and TC-GAN train.
     """
     run = model.run
     bce = F.binary_cross_entropy_with_logits
+    g_net, d_net = networks or (model.generator, model.discriminator)
 
     def step(batch: train.Batch) -> dict[str, torch.Tensor]:
         model.train()
         real = model.prepare(batch[0])
         noise, codes, classes = model.sample_codes(len(real), device, generator)
         with train.autocast(device, amp):
-            fake = model.generator(model.latent(noise, codes, classes))
+            fake = g_net(model.latent(noise, codes, classes))
             # One pass over real and fake together: half the kernel launches of two passes.
-            logits = model.discriminator(torch.cat([real, fake.detach()]))["logit"].float()
+            logits = d_net(torch.cat([real, fake.detach()]))["logit"].float()
             d_real, d_fake = logits.split([len(real), len(fake)])
             d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
         optimizers.d.zero_grad(set_to_none=True)
@@ -207,7 +169,7 @@ def gan_step(
         optimizers.d.step()
 
         with train.autocast(device, amp):
-            out = model.discriminator(fake)
+            out = d_net(fake)
             logit = out["logit"].float()
             mean, log_var = out["mean"].float(), out["log_var"].float()
             adversarial = bce(logit, torch.ones_like(logit))
@@ -225,7 +187,7 @@ def gan_step(
             if labelled is not None:
                 index = torch.randint(0, len(labelled[0]), (len(real),), device=device,
                                       generator=generator)
-                q = model.discriminator(model.prepare(labelled[0][index]))
+                q = d_net(model.prepare(labelled[0][index]))
                 k = len(run.aligned)
                 target = _unit_targets(labelled[1][index], aligned_sizes)
                 supervised = -objectives.gaussian_log_density(
@@ -241,6 +203,7 @@ def gan_step(
             "total": total, "d_loss": d_loss, "adversarial": adversarial,
             "info_nll": info["nll"], "info_bound": info["bound"], "tc_mws": tc_mws,
             "d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean(),
+            "q_variance": log_var.exp().mean(),
         })
         if model.tc_critic is not None:
             t_loss = objectives.permutation_discriminator_loss(model.tc_critic, samples, generator)
@@ -260,7 +223,7 @@ def training_parts(
     CUDA where the compiler works), the optimizers, the step, batches drawn on the device, and the
     random generators a checkpoint must hold. :func:`fit_gan` and the benchmark share it."""
     config.seed_everything(run.seed)
-    _materialized(source, device)
+    ground_truth.materialize(source, device)
     model = TwoLevelGAN(run, source.image_shape[0]).to(device)
     optimizers = build_optimizers(model)
     batches = torch.Generator(device=device).manual_seed(run.seed)
@@ -277,14 +240,17 @@ def training_parts(
         labelled = (source.images(factors).to(device),
                     torch.as_tensor(factors[:, columns], device=device))
         aligned_sizes = torch.as_tensor([source.factor_sizes[k] for k in columns], device=device)
+    networks = None
     if train.accelerated(device):
-        # The GPU path compiles the two networks where the compiler works (the step itself, with
-        # its two or three backward passes, stays eager).
+        # The GPU path trains through compiled copies of the two networks where the compiler
+        # works (the step itself, with its two or three backward passes, stays eager). The model
+        # keeps its eager networks for encoding and generating: evaluation's other batch sizes
+        # and eval mode would each cost the compiler a new graph.
         latent = torch.zeros(min(run.batch_size, 64), model.latent_dim, device=device)
-        model.generator = train.compile_or_fallback(model.generator, latent)
-        model.discriminator = train.compile_or_fallback(model.discriminator,
-                                                        model.generator(latent).detach())
-    step = gan_step(model, optimizers, device, labelled, aligned_sizes, codes_rng)
+        g_net = train.compile_or_fallback(model.generator, latent)
+        networks = (g_net, train.compile_or_fallback(model.discriminator, g_net(latent).detach()))
+    step = gan_step(model, optimizers, device, labelled, aligned_sizes, codes_rng,
+                    networks=networks)
     return model, optimizers, step, next_batch, {"batches": batches, "codes": codes_rng}
 
 
@@ -300,15 +266,10 @@ def fit_gan(
     """Train the run's GAN on images drawn from ``source``. With ``out_dir``, the folder is opened
     in the run store for ``profile`` (:func:`runs.open_run`: a stale run is set aside, other
     settings are refused) and training resumes from its checkpoint; ``source`` must then be the
-    data the settings name, as :func:`load_ground_truth` gives it for the profile."""
+    data the settings name, as :func:`ground_truth.load` gives it for the profile."""
     if out_dir is not None:
         profile = config.resolve_profile(profile)
-        expected = load_ground_truth(run.data, profile)
-        if repr(source) != repr(expected):
-            raise ValueError(
-                f"The settings name {run.data} ({expected!r}) but the images come from "
-                f"{source!r}; pass data= to GanSettings.for_profile, or the profile's data."
-            )
+        ground_truth.check_source(run, source, profile)
         runs.open_run(out_dir, run, profile, load_stale=load_stale)
     model, optimizers, step, next_batch, generators = training_parts(run, source, device)
     history = train.fit(
@@ -322,18 +283,6 @@ def fit_gan(
         description=f"{run.model} on {type(source).__name__}",
     )
     return model, history
-
-
-def evaluation_sizes(profile: str) -> dict:
-    """The metric protocol per profile: disentanglement_lib's defaults in gpu, fewer points (and
-    so noisier scores, recorded with the result) in cpu and smoke."""
-    return config.by_profile(
-        profile,
-        smoke={"num_train": 400, "num_test": 200, "num_variance_estimate": 400,
-               "dci_classifier": "hist"},
-        cpu={"num_train": 2000, "num_test": 1000, "num_variance_estimate": 2000},
-        gpu={},
-    )
 
 
 def run(
@@ -353,46 +302,14 @@ def run(
     evaluation is reused when the code that made it is unchanged, and recomputed otherwise.
     Writes ``metrics.json``, ``history.json`` and a traversal figure ``traversal.png``; returns
     the model, its history and the result."""
-    import matplotlib.pyplot as plt
-
-    from disentangle import viz
-
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
     started = time.perf_counter()
     settings = GanSettings.for_profile(profile, model=model_name, data=dataset, seed=seed,
                                        **overrides)
     out = Path(out_dir) if out_dir is not None else runs.default_dir(settings, profile)
-    source = load_ground_truth(dataset, profile)
+    source = ground_truth.load(dataset, profile)
     model, history = fit_gan(settings, source, dev, out, progress, profile, load_stale)
-    evaluated = runs.evaluation_fingerprint("gan")
-    finished = out / "metrics.json"
-    if finished.exists() and history.resumed_from == settings.steps:
-        recorded = json.loads(finished.read_text())
-        # The folder's settings and training code were checked by fit_gan; the evaluation must
-        # also be by today's code to be reused.
-        if recorded.get("evaluation_fingerprint") == evaluated:
-            return model, history, recorded
-    scores = metrics.evaluate(source, model.encode, seed=seed, **evaluation_sizes(profile))
-    result = {
-        "model": model_name,
-        "data": dataset,
-        "profile": profile,
-        "seed": seed,
-        "settings": settings.as_dict(),
-        "fingerprint": runs.read_record(out)["fingerprint"],
-        "evaluation_fingerprint": evaluated,
-        "run_dir": str(out),
-        "metrics": scores,
-        "train_seconds": history.seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "environment": config.environment(dev),
-    }
-    train.save_run(out, result, history)
-    values = torch.linspace(-1, 1, 9)
-    grid = viz.traversal_grid(model.generate, torch.zeros(settings.code_dim, device=dev),
-                              values=values)
-    figure = viz.traversal_figure(grid, values, title=f"{model_name}: code traversals")
-    figure.savefig(out / "traversal.png", dpi=100)
-    plt.close(figure)
+    result = ground_truth.finish(out, settings, profile, source, model.encode, model.generate,
+                                 settings.code_dim, 1.0, history, started, dev)
     return model, history, result

@@ -1,6 +1,7 @@
 """Networks: Gaussian encoders (MLP and convolutional), decoders, the linear classifier on A, and
 the supervised models of the book: DisTIB, and the baselines it is compared against, VIB and
-DisenIB (the two-step method is DisTIB with the reconstruction's gradient stopped at A).
+DisenIB (the two-step method is DisTIB with the reconstruction's gradient stopped at A); the VAE
+of the two-level GAN's baselines; and the GAN's generator and discriminator.
 
 Every model takes images in [0, 1] and maps them to [-1, 1] on entry, the input range of the
 DisenIB robustness protocol, so that an FGSM step of size eps means what it means in the papers.
@@ -415,6 +416,36 @@ class VIB(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits from the mean of Z."""
         return self.classifier(self.encode(x))
+
+
+class VAE(nn.Module):
+    """The VAE family's network: q(c | x) = N(mu(x), diag sigma^2(x)) by the conv encoder of the
+    supervised models, and a conv decoder of Bernoulli logits p(x | c), prior N(0, I).
+    ``forward`` returns ``mean``, ``log_var``, a reparameterised ``sample`` and the decoder's
+    ``logits``. ``steps_seen`` counts training batches, in the checkpoint with the weights, for
+    objectives that change over training (AnnealedVAE's capacity)."""
+
+    def __init__(self, image_shape: Sequence[int], latent_dim: int, width: int = 32,
+                 hidden: int = 256):
+        super().__init__()
+        self.encoder = GaussianEncoder(image_shape, latent_dim, kind="conv", hidden=hidden,
+                                       width=width)
+        self.decoder = Decoder(latent_dim, image_shape, kind="conv", hidden=hidden)
+        self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        mean, log_var = self.encoder(to_signed(x))
+        sample = reparameterize(mean, log_var)
+        return {"mean": mean, "log_var": log_var, "sample": sample,
+                "logits": self.decoder(sample)}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior means: the codes the metrics score (disentanglement_lib's convention)."""
+        return self.encoder(to_signed(x))[0]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities of the decoder's mean image for ``codes``."""
+        return torch.sigmoid(self.decoder(codes))
 
 
 # --- The GAN of the two-level latent space -------------------------------------------------------

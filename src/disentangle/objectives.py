@@ -1,6 +1,6 @@
 """Training objectives: the Gaussian KL, the DisTIB variational bound term by term, VIB, DisenIB,
-and the two constraints of the two-level GAN (InfoGAN's information bound and the total
-correlation of the inferred codes, with two estimators).
+the two constraints of the two-level GAN (InfoGAN's information bound and the total correlation
+of the inferred codes, with two estimators), and the VAE family that Table 1 compares it with.
 
 Each loss returns a dict of named scalar terms with ``total`` the one to minimise, so that the
 training loop can log every term and name the one that blows up.
@@ -242,3 +242,54 @@ def permutation_discriminator_loss(
         torch.ones(len(codes), dtype=torch.long, device=codes.device),
     ])
     return F.cross_entropy(logits, target)
+
+
+# --- The VAE family, Table 1's baselines ----------------------------------------------------------
+
+
+def vae_loss(
+    out: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    model: str,
+    beta: float | None = None,
+    gamma: float | None = None,
+    capacity: float = 0.0,
+    critic: PermutationDiscriminator | None = None,
+) -> dict[str, torch.Tensor]:
+    """The negative ELBO of a Bernoulli decoder, E[-log p(x | c)] + E KL(q(c | x) || N(0, I)), with
+    each model's regulariser (constants dropped):
+
+    - ``vae``: the ELBO as it is;
+    - ``betavae``: the KL weighted by ``beta``;
+    - ``btcvae``: the KL plus (``beta`` - 1) TC, TC by :func:`tc_minibatch_weighted`: in the KL's
+      split into index-code MI + TC + dimension-wise KL, the TC alone is weighted by ``beta``;
+    - ``factorvae``: the ELBO plus ``gamma`` TC, TC by :func:`tc_density_ratio` with ``critic``;
+    - ``annealedvae``: the reconstruction plus ``gamma`` |KL - ``capacity``| (the capacity the
+      caller raises over training).
+
+    Returns ``total`` and the named terms; ``tc`` (minibatch-weighted) is logged for every model,
+    to compare how much each leaves.
+    """
+    terms = {
+        "reconstruction": reconstruction_nll(out["logits"], x, "bernoulli").mean(),
+        "kl": gaussian_kl(out["mean"], out["log_var"]).mean(),
+        "tc": tc_minibatch_weighted(out["sample"], out["mean"], out["log_var"]),
+    }
+    total = terms["reconstruction"]
+    if model == "vae":
+        total = total + terms["kl"]
+    elif model == "betavae":
+        total = total + beta * terms["kl"]
+    elif model == "btcvae":
+        total = total + terms["kl"] + (beta - 1.0) * terms["tc"]
+    elif model == "factorvae":
+        if critic is None:
+            raise ValueError("FactorVAE's loss needs its permutation discriminator (critic=).")
+        terms["tc_drt"] = tc_density_ratio(critic, out["sample"])
+        total = total + terms["kl"] + gamma * terms["tc_drt"]
+    elif model == "annealedvae":
+        total = total + gamma * (terms["kl"] - capacity).abs()
+    else:
+        raise ValueError(f"Unknown VAE {model!r}; use vae, betavae, btcvae, factorvae or "
+                         "annealedvae.")
+    return {"total": total, **terms}

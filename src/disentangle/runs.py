@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 from disentangle import config
-from disentangle.settings import GanSettings, Settings
+from disentangle.settings import GanSettings, Settings, VaeSettings
 
 RECORD = "run.json"
 #: The files a run writes to its folder: all that setting a stale run aside moves. A study's
@@ -41,11 +41,16 @@ PACKAGE = Path(__file__).resolve().parent
 #: The sources that define what a run of each family trains: data, networks, objective, loop,
 #: settings, and the family's own module.
 TRAINING_SOURCES = ("data", "models.py", "objectives.py", "train.py", "settings.py")
-FAMILY_SOURCES = {"supervised": ("supervised.py",), "gan": ("gan.py",)}
+FAMILY_SOURCES = {
+    "supervised": ("supervised.py",),
+    "gan": ("gan.py", "ground_truth.py"),
+    "vae": ("vae.py", "ground_truth.py"),
+}
 #: The sources that define a family's evaluation: a recorded score is recomputed when they change.
 EVALUATION_SOURCES = {
     "supervised": ("codes.py", "estimators.py", "robustness.py"),
-    "gan": ("metrics.py",),
+    "gan": ("metrics.py", "ground_truth.py"),
+    "vae": ("metrics.py", "ground_truth.py"),
 }
 
 
@@ -78,8 +83,10 @@ def evaluation_fingerprint(family: str) -> str:
 
 
 def family_of(settings: Settings) -> str:
-    """``gan`` or ``supervised``: which family's sources define the run."""
-    return "gan" if isinstance(settings, GanSettings) else "supervised"
+    """``supervised``, ``gan`` or ``vae``: which family's sources define the run."""
+    if isinstance(settings, GanSettings):
+        return "gan"
+    return "vae" if isinstance(settings, VaeSettings) else "supervised"
 
 
 def repository_root() -> Path:
@@ -164,8 +171,9 @@ def open_run(
     An empty or new folder gets ``run.json``. A folder of the same run and code is used as it is.
     A stale one is set aside and started anew (one line on stderr says so), or with
     ``load_stale=True`` kept, with a warning. A folder of other settings raises ``ValueError``
-    naming each difference. Files of a run made before the store (a checkpoint with no
-    ``run.json``) count as stale."""
+    naming each difference, unless it has the default name of the run asked for and was made by
+    other code: a profile's defaults changed since, and the old run is set aside as stale. Files
+    of a run made before the store (a checkpoint with no ``run.json``) count as stale."""
     out = Path(out)
     asked = record(settings, profile)
     held = read_record(out)
@@ -173,24 +181,30 @@ def open_run(
         held = {"profile": profile, "settings": {}, "fingerprint": "unrecorded"}
     if held is not None:
         changed = _differences(held, asked)
-        if changed:
+        older = held.get("fingerprint") != asked["fingerprint"]
+        # A folder of the default name holds other settings when a profile's defaults changed
+        # with the code since: that run is another one now, and stale. Any other folder of other
+        # settings was named by hand, and is refused.
+        if changed and not (older and out.name == default_dir(settings, profile).name):
             raise ValueError(
                 f"{out} holds a run with other settings: {'; '.join(changed)}. A folder resumes "
                 "only its own run: give another folder, or leave --out out for the default one."
             )
         same_names = set(held.get("settings", {})) == set(asked["settings"])
-        if held.get("fingerprint") == asked["fingerprint"] and same_names:
+        if not older and same_names:
             return held
-        if load_stale:
+        if load_stale and not changed:
             warnings.warn(
                 f"{out} was trained by other code (fingerprint {held.get('fingerprint')}, the "
                 f"library's is {asked['fingerprint']}); loading it anyway as asked.", stacklevel=2
             )
             return held
         aside = _set_aside(out, str(held.get("fingerprint")))
-        print(f"stale run in {out} (trained by code {held.get('fingerprint')}, the library is now "
-              f"{asked['fingerprint']}): training it again; the old files are in {aside.name}/",
-              file=sys.stderr)
+        why = (f"a run of the profile's former defaults ({'; '.join(changed)})" if changed
+               else "a stale run")
+        print(f"{out} holds {why}, trained by code {held.get('fingerprint')}; the library is now "
+              f"{asked['fingerprint']}: training the run asked for; the old files are in "
+              f"{aside.name}/", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     (out / RECORD).write_text(json.dumps(asked, indent=2) + "\n")
     return asked

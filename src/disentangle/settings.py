@@ -3,7 +3,9 @@ evaluated, with defaults by profile, checked on construction, and serialisable.
 
 - :class:`SupervisedSettings` for DisTIB and its baselines (``python -m disentangle train
   distib|twostep|vib|disenib``);
-- :class:`GanSettings` for InfoGAN and TC-GAN (``train infogan|tcgan``).
+- :class:`GanSettings` for InfoGAN and TC-GAN (``train infogan|tcgan``);
+- :class:`VaeSettings` for the VAE family, Table 1's baselines (``train vae|betavae|btcvae|
+  factorvae|annealedvae``).
 
 A run is ``Family.for_profile(profile, model=..., data=..., seed=..., **overrides)``: the profile's
 sizes, then what the data imposes (an 8 x 8 image has no room for convolutions, styled digits give
@@ -332,20 +334,23 @@ class SupervisedSettings(Settings):
         return {"encoder": "mlp", "decoder": "mlp"} if small else {}
 
 
-#: Default TC weights per estimator (the ranges of the reference settings in methods.md put
-#: 1e-3..3e-2 on the minibatch estimate and 1e-5..1e-4 on the density ratio).
+#: The reference settings' information weight and TC weights per estimator (methods.md: 0.01..0.02
+#: on the information term, 1e-3..3e-2 on the minibatch TC estimate, 1e-5..1e-4 on the density
+#: ratio). TC-GAN's default TC weight keeps the reference ratio to the run's information weight.
+REFERENCE_INFO_WEIGHT = 0.02
 TC_WEIGHTS = {"mws": 1e-2, "drt": 1e-4}
-#: The latent of the small profiles, whose grid has three factors (``gan_dsprites_style_cpu_runs``
-#: in data/results/ compares it with the reference 5 + 5 on that grid).
-SMALL_LATENT = {"code_dim": 3, "noise_dim": 3}
 
 
 @dataclass(frozen=True)
 class GanSettings(Settings):
     """An InfoGAN or TC-GAN run. Defaults are the reference settings for dSprites (methods.md): 5
-    noise and 5 continuous codes, Adam(0.5, 0.999), lr 1e-3 for G and Q and 2e-3 for D, batch 64.
-    ``tc_weight=None`` takes the estimator's default (:data:`TC_WEIGHTS`) for TC-GAN and 0 for
-    InfoGAN. ``aligned`` names factors that the first codes are taught on ``labelled`` images."""
+    noise and 5 continuous codes, Adam(0.5, 0.999), lr 1e-3 for G and Q and 2e-3 for D, batch 64;
+    but the information term (Q's Gaussian NLL of the codes) is weighted 1, not the reference's
+    0.02, at which InfoGAN learns no code in the cpu profile's budget (chapter 10's table of
+    departures). ``tc_weight=None`` takes TC-GAN's penalty at the reference ratio to the
+    information weight (:data:`TC_WEIGHTS` x ``info_weight`` / :data:`REFERENCE_INFO_WEIGHT`), and
+    0 for InfoGAN. ``aligned`` names factors that the first codes are taught on ``labelled``
+    images."""
 
     MODELS: ClassVar[tuple[str, ...]] = ("infogan", "tcgan")
     CHOICES: ClassVar[dict[str, tuple]] = {
@@ -354,8 +359,8 @@ class GanSettings(Settings):
         "resolution": (28, 32, 64),
     }
     SIZES: ClassVar[dict[str, dict]] = {
-        "smoke": {"steps": 30, "batch_size": 32, "resolution": 32, **SMALL_LATENT},
-        "cpu": {"steps": 2000, "batch_size": 64, "resolution": 32, **SMALL_LATENT},
+        "smoke": {"steps": 30, "batch_size": 32, "resolution": 32},
+        "cpu": {"steps": 2000, "batch_size": 64, "resolution": 32},
         "gpu": {"steps": 20000, "batch_size": 512, "resolution": 64},
     }
 
@@ -380,7 +385,8 @@ class GanSettings(Settings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.tc_weight is None:
-            weight = TC_WEIGHTS[self.estimator] if self.model == "tcgan" else 0.0
+            weight = (TC_WEIGHTS[self.estimator] * self.info_weight / REFERENCE_INFO_WEIGHT
+                      if self.model == "tcgan" else 0.0)
             object.__setattr__(self, "tc_weight", weight)
         if self.model == "infogan" and self.tc_weight:
             raise SettingsError("InfoGAN has no TC penalty; train tcgan to set tc_weight.")
@@ -396,9 +402,86 @@ class GanSettings(Settings):
         return {"resolution": 28, "categorical": (10,)} if data == "styled-digits" else {}
 
 
+#: The weights each VAE of Table 1 uses unless set (methods.md gives the ranges of the large
+#: studies: beta-VAE's beta in 1..16, FactorVAE's gamma in 10..100; AnnealedVAE's gamma 1000 with
+#: a capacity of 5..25 nats). Chapter 10's departures table states the book's choices.
+VAE_WEIGHTS = {
+    "vae": {},
+    "betavae": {"beta": 4.0},
+    "btcvae": {"beta": 6.0},
+    "factorvae": {"gamma": 30.0},
+    "annealedvae": {"gamma": 1000.0, "capacity": 10.0},
+}
+
+
+@dataclass(frozen=True)
+class VaeSettings(Settings):
+    """A run of the VAE family, the two-level GAN paper's Table 1 baselines: the VAE, beta-VAE
+    (``beta`` on the KL), beta-TCVAE (``beta`` on the total correlation alone), FactorVAE
+    (``gamma`` on the density-ratio TC, its discriminator learning at ``lr_critic``) and
+    AnnealedVAE (``gamma`` on |KL - C|, C raised to ``capacity`` nats). The conv encoder and
+    decoder of the book's supervised models (``width`` channels, ``hidden`` units), a Bernoulli
+    decoder, ``latent_dim`` codes, on the GAN's ground-truth data at ``resolution``. A weight the
+    model does not use stays None."""
+
+    MODELS: ClassVar[tuple[str, ...]] = tuple(VAE_WEIGHTS)
+    CHOICES: ClassVar[dict[str, tuple]] = {
+        "data": GanSettings.CHOICES["data"],
+        "resolution": (28, 32, 64),
+    }
+    SIZES: ClassVar[dict[str, dict]] = {
+        "smoke": {"steps": 30, "batch_size": 32, "resolution": 32},
+        "cpu": {"steps": 2000, "batch_size": 64, "resolution": 32},
+        "gpu": {"steps": 30000, "batch_size": 256, "resolution": 64, "lr": 2e-4},
+    }
+    UNUSED: ClassVar[dict[str, tuple[str, ...]]] = {
+        model: tuple(name for name in ("beta", "gamma", "capacity") if name not in weights)
+        + (() if model == "factorvae" else ("lr_critic",))
+        for model, weights in VAE_WEIGHTS.items()
+    }
+    UNUSED_WHY: ClassVar[dict[str, str]] = {
+        "vae": "the VAE weighs its KL by 1.",
+        "betavae": "beta-VAE weighs its KL by beta.",
+        "btcvae": "beta-TCVAE weighs its total correlation by beta.",
+        "factorvae": "FactorVAE weighs its density-ratio total correlation by gamma (its "
+                     "discriminator learns at lr_critic).",
+        "annealedvae": "AnnealedVAE weighs |KL - C| by gamma, C raised to capacity.",
+    }
+
+    model: str = "vae"
+    data: str = "dsprites-style"
+    latent_dim: int = 10
+    beta: float | None = None
+    gamma: float | None = None
+    capacity: float | None = None
+    width: int = 32
+    hidden: int = 256
+    resolution: int = 64
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_critic: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, value in VAE_WEIGHTS[self.model].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        weights = [getattr(self, name) for name in VAE_WEIGHTS[self.model]]
+        if any(w < 0 for w in weights) or self.lr <= 0 or self.latent_dim < 1:
+            raise SettingsError(f"Settings lr > 0, latent_dim >= 1 and weights >= 0 are needed; "
+                                f"got {self.model} with {self.as_dict()}.")
+
+    @classmethod
+    def data_defaults(cls, data: str) -> dict:
+        return {"resolution": 28} if data == "styled-digits" else {}
+
+
 FAMILIES: dict[str, type[Settings]] = {
     **dict.fromkeys(SupervisedSettings.MODELS, SupervisedSettings),
-    "infogan": GanSettings, "tcgan": GanSettings,
+    **dict.fromkeys(GanSettings.MODELS, GanSettings),
+    **dict.fromkeys(VaeSettings.MODELS, VaeSettings),
 }
 
 

@@ -121,7 +121,7 @@ def metric_names(model: str) -> tuple[str, ...]:
     from disentangle import codes, metrics
 
     family = settings.family(model)
-    return metrics.SCORES if family is settings.GanSettings else codes.metric_names(model)
+    return codes.metric_names(model) if family is settings.SupervisedSettings else metrics.SCORES
 
 
 def _reports(model: str, metric: str) -> bool:
@@ -306,7 +306,7 @@ def scores(run_settings: settings.Settings, result: dict, wanted: tuple[str, ...
     """The ``wanted`` metrics (dotted names reach into nested ones) of a run's ``metrics.json``;
     a metric missing or not finite is ``None``."""
     model = run_settings.model
-    reported = result["metrics"] if runs.family_of(run_settings) == "gan" else result
+    reported = result if runs.family_of(run_settings) == "supervised" else result["metrics"]
     flat = _flatten({k: reported[k] for k in metric_names(model) if k in reported})
     return {name: _number(flat.get(name)) for name in wanted}
 
@@ -323,7 +323,7 @@ def execute(task: dict) -> dict:
     its step and the run returns as interrupted."""
     import torch
 
-    from disentangle import gan, supervised
+    from disentangle import gan, supervised, vae
 
     started = time.perf_counter()
     kind = settings.family(task["model"])
@@ -357,10 +357,11 @@ def execute(task: dict) -> dict:
                              if k not in ("model", "data", "seed")}
                 common = dict(profile=profile, seed=run_settings.seed, out_dir=out,
                               device=device, progress=True, **overrides)
-                if family == "gan":
-                    result = gan.run(run_settings.model, run_settings.data, **common)[2]
-                else:
+                if family == "supervised":
                     result = supervised.run(run_settings.model, run_settings.data, **common)
+                else:
+                    family_run = gan.run if family == "gan" else vae.run
+                    result = family_run(run_settings.model, run_settings.data, **common)[2]
             outcome.update(
                 status="finished",
                 metrics=scores(run_settings, result, tuple(task["metrics"])),

@@ -171,7 +171,7 @@ def load_or_train(
     **overrides,
 ) -> TrainedModel:
     """The model of the run with these settings (:func:`settings_for`; ``overrides`` names any
-    setting, such as ``beta=0.01`` or ``decoder_trains_a=False``), from its folder in the run store
+    setting, such as ``beta=0.01`` or ``activation="elu"``), from its folder in the run store
     (default :func:`runs.default_dir`, where ``python -m disentangle train`` writes): loaded when
     the folder holds the finished run of the same settings and code, trained (or resumed)
     otherwise. A stale run (other code) is trained again unless ``load_stale``. The model comes

@@ -1,0 +1,200 @@
+"""The VAE family of Table 1: each objective against its closed form, AnnealedVAE's capacity
+schedule, FactorVAE's discriminator kept off the encoder, training that resumes exactly, the run
+store, the command line and bad settings."""
+
+import json
+import math
+import os
+import signal
+
+import pytest
+import torch
+
+from disentangle import ground_truth, objectives, studies, train, vae
+from disentangle.cli import main
+from disentangle.models import VAE
+from disentangle.settings import SettingsError, VaeSettings
+
+CPU = torch.device("cpu")
+
+
+def _outputs(n=64, dims=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    mean = torch.randn(n, dims, generator=gen)
+    log_var = torch.randn(n, dims, generator=gen) * 0.3 - 1.0
+    sample = mean + torch.exp(0.5 * log_var) * torch.randn(n, dims, generator=gen)
+    logits = torch.randn(n, 1, 4, 4, generator=gen)
+    return {"mean": mean, "log_var": log_var, "sample": sample, "logits": logits}
+
+
+def test_the_elbo_terms_match_their_closed_forms():
+    out = _outputs()
+    x = (torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    terms = objectives.vae_loss(out, x, "vae")
+    p = torch.sigmoid(out["logits"])
+    nll = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1).mean()
+    var = out["log_var"].exp()
+    kl = 0.5 * (out["mean"] ** 2 + var - out["log_var"] - 1).sum(1).mean()
+    assert terms["reconstruction"].item() == pytest.approx(nll.item(), rel=1e-5)
+    assert terms["kl"].item() == pytest.approx(kl.item(), rel=1e-5)
+    assert terms["total"].item() == pytest.approx((nll + kl).item(), rel=1e-5)
+
+
+def test_the_kl_term_matches_a_monte_carlo_estimate():
+    # KL(q || p) = E_q[log q(c) - log p(c)], estimated from 200,000 samples of one posterior.
+    mean, log_var = torch.tensor([[0.7, -1.2]]), torch.tensor([[-0.5, 0.4]])
+    samples = mean + torch.exp(0.5 * log_var) * torch.randn(200_000, 2,
+                                                            generator=torch.Generator().manual_seed(0))
+    log_q = objectives.gaussian_log_density(samples, mean, log_var).sum(1)
+    log_p = objectives.gaussian_log_density(samples, torch.zeros(2), torch.zeros(2)).sum(1)
+    estimate = (log_q - log_p).mean().item()
+    assert objectives.gaussian_kl(mean, log_var).item() == pytest.approx(estimate, abs=0.01)
+
+
+def test_each_model_weighs_its_regulariser_as_its_paper_does():
+    out = _outputs()
+    x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    base = objectives.vae_loss(out, x, "vae")
+    recon, kl, tc = base["reconstruction"], base["kl"], base["tc"]
+    beta = objectives.vae_loss(out, x, "betavae", beta=4.0)["total"]
+    assert beta.item() == pytest.approx((recon + 4 * kl).item(), rel=1e-6)
+    tcvae = objectives.vae_loss(out, x, "btcvae", beta=6.0)["total"]
+    assert tcvae.item() == pytest.approx((recon + kl + 5 * tc).item(), rel=1e-6)
+    annealed = objectives.vae_loss(out, x, "annealedvae", gamma=1000.0, capacity=2.0)["total"]
+    assert annealed.item() == pytest.approx((recon + 1000 * (kl - 2.0).abs()).item(), rel=1e-6)
+    critic = objectives.PermutationDiscriminator(3)
+    factor = objectives.vae_loss(out, x, "factorvae", gamma=30.0, critic=critic)
+    drt = objectives.tc_density_ratio(critic, out["sample"])
+    assert factor["total"].item() == pytest.approx((recon + kl + 30 * drt).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="permutation discriminator"):
+        objectives.vae_loss(out, x, "factorvae", gamma=30.0)
+    with pytest.raises(ValueError, match="Unknown VAE"):
+        objectives.vae_loss(out, x, "wae")
+
+
+def test_the_capacity_rises_linearly_then_holds():
+    run = VaeSettings.for_profile("smoke", model="annealedvae", steps=100, capacity=8.0)
+    assert vae.capacity_at(run, 0) == 0.0
+    assert vae.capacity_at(run, 25) == pytest.approx(8.0 * 25 / (vae.ANNEAL_FRACTION * 100))
+    assert vae.capacity_at(run, int(vae.ANNEAL_FRACTION * 100)) == pytest.approx(8.0)
+    assert vae.capacity_at(run, 100) == pytest.approx(8.0)
+
+
+def test_the_network_takes_each_image_size_and_encodes_means():
+    for size in (28, 32, 64):
+        model = VAE((1, size, size), latent_dim=4).eval()
+        x = torch.rand(3, 1, size, size)
+        out = model(x)
+        assert out["logits"].shape == x.shape and out["mean"].shape == (3, 4)
+        assert torch.equal(model.encode(x), out["mean"])
+        assert model.decode(torch.zeros(2, 4)).shape == (2, 1, size, size)
+
+
+def test_factorvae_discriminator_update_leaves_the_encoder_untouched():
+    source = ground_truth.load("dsprites-style", "smoke")
+    run = VaeSettings.for_profile("smoke", model="factorvae", steps=1, batch_size=8)
+    model, state, step, next_batch, _ = vae.training_parts(run, source, CPU)
+    original = objectives.permutation_discriminator_loss
+    seen = {}
+
+    def spy(critic, codes, generator=None):
+        seen["grads"] = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return original(critic, codes, generator)
+
+    objectives.permutation_discriminator_loss = spy
+    try:
+        step(next_batch())
+    finally:
+        objectives.permutation_discriminator_loss = original
+    after = [p.grad for p in model.parameters() if p.grad is not None]
+    assert seen["grads"] and all(torch.equal(a, b) for a, b in zip(seen["grads"], after))
+    assert any(p.grad is not None for p in state["critic"].parameters())
+
+
+@pytest.mark.parametrize("model_name", ["factorvae", "annealedvae"])
+def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch, model_name):
+    source = ground_truth.load("dsprites-style", "smoke")
+    run = VaeSettings.for_profile("smoke", model=model_name, steps=6, batch_size=8)
+    straight, history = vae.fit_vae(run, source, CPU, tmp_path / "a", progress=False,
+                                    profile="smoke")
+    assert {"reconstruction", "kl", "tc", "total"} <= set(history.terms)
+    assert ("critic_loss" in history.terms) == (model_name == "factorvae")
+    assert int(straight.steps_seen) == 6
+
+    # Ctrl-C in the middle of the fourth step: the loop finishes it, checkpoints and stops; the
+    # same call again resumes from there and runs steps 5 and 6 only.
+    original, calls = vae.training_parts, []
+
+    def interrupted(*args, **kwargs):
+        model, state, inner, next_batch, generators = original(*args, **kwargs)
+
+        def step(batch):
+            calls.append(1)
+            if len(calls) == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+            return inner(batch)
+
+        return model, state, step, next_batch, generators
+
+    monkeypatch.setattr(vae, "training_parts", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit_vae(run, source, CPU, tmp_path / "b", progress=False, profile="smoke")
+    calls.clear()
+    resumed, again = vae.fit_vae(run, source, CPU, tmp_path / "b", progress=False,
+                                 profile="smoke")
+    assert again.resumed_from == 4 and len(calls) == 2
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_settings_give_each_model_its_weights_and_refuse_the_others():
+    assert VaeSettings.for_profile("cpu", model="betavae").beta == 4.0
+    assert VaeSettings.for_profile("cpu", model="btcvae", beta=2).beta == 2.0
+    annealed = VaeSettings.for_profile("cpu", model="annealedvae")
+    assert (annealed.gamma, annealed.capacity, annealed.beta) == (1000.0, 10.0, None)
+    with pytest.raises(SettingsError, match="'beta' has no meaning for vae"):
+        VaeSettings.for_profile("cpu", model="vae", beta=2.0)
+    with pytest.raises(SettingsError, match="'lr_critic' has no meaning for betavae"):
+        VaeSettings.for_profile("cpu", model="betavae", lr_critic=1e-3)
+    with pytest.raises(SettingsError, match="weights >= 0"):
+        VaeSettings.for_profile("cpu", model="factorvae", gamma=-1.0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "vae", "--set", "beta=2"], "'beta' has no meaning for vae"),
+    (["train", "betavae", "--set", "tc_weight=1"], "'tc_weight' belongs to infogan, tcgan"),
+    (["train", "factorvae", "--set", "gamma=lots"], "gamma='lots' is not of the right type"),
+    (["train", "annealedvae", "--data", "mnist"], "data='mnist' is not valid"),
+])
+def test_bad_settings_are_refused_in_one_line(argv, message, capsys):
+    assert main([*argv, "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_trains_a_vae_through_the_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "btcvae", "--profile", "smoke", "--set", "beta=3", "--quiet"]) == 0
+    [folder] = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("btcvae_dsprites-style_smoke_seed0_")
+    written = json.loads((folder / "metrics.json").read_text())
+    assert written["settings"]["beta"] == 3.0
+    assert json.loads((folder / "run.json").read_text())["family"] == "vae"
+    for key in ("mig", "jemmig", "modularity", "sap", "explicitness", "beta_vae_eval",
+                "factor_vae_eval", "dci_disentanglement", "gaussian_total_correlation"):
+        assert math.isfinite(written["metrics"][key])
+    assert (folder / "traversal.png").stat().st_size > 0
+    assert studies.metric_names("btcvae") == studies.metric_names("tcgan")
+    # A second command finds the finished run: it trains nothing and reuses the evaluation.
+    assert main(["train", "btcvae", "--profile", "smoke", "--set", "beta=3", "--quiet"]) == 0
+    again = json.loads((folder / "metrics.json").read_text())
+    assert again["wall_seconds"] == written["wall_seconds"]
+
+
+def test_a_non_finite_loss_names_the_step_and_the_term(monkeypatch):
+    source = ground_truth.load("dsprites-style", "smoke")
+    run = VaeSettings.for_profile("smoke", model="betavae", steps=2, batch_size=8)
+    monkeypatch.setattr(ground_truth, "resize",
+                        lambda images, size: torch.full((len(images), 1, size, size), math.nan))
+    with pytest.raises(train.NonFiniteLossError, match=r"step 0: term\(s\) total"):
+        vae.fit_vae(run, source, CPU, progress=False)
