@@ -708,3 +708,30 @@ def table(record: dict) -> str:
         lines.append("")
         lines += [f"failed {entry['key']}: {entry.get('error')}" for entry in failed]
     return "\n".join(lines)
+
+
+def select(record: dict, groups: list[str], lowest: str,
+           at_least: dict[str, float] | None = None) -> str:
+    """A selection rule stated in advance and applied to a results record: of ``groups``, keep
+    those whose every seed finished and whose every run scores each metric of ``at_least`` no
+    lower than its value; return the one with the lowest mean ``lowest``. The rule sees only the
+    metrics it names, so one that names none scored against ground-truth factors selects without
+    them. Raises ``ValueError`` saying why when no group qualifies."""
+    seeds = len(record["study"]["seeds"])
+    unknown = [g for g in groups if g not in record["summary"]]
+    if unknown:
+        raise ValueError(f"No group {unknown[0]!r} in study {record['study']['name']}; its groups "
+                         f"are {', '.join(record['summary'])}.")
+    kept, dropped = [], []
+    for group in groups:
+        done = [r for r in record["runs"] if r["group"] == group and r["status"] == "finished"]
+        short = [f"{m} {r['metrics'].get(m)} (seed {r['seed']})" for r in done
+                 for m, floor in (at_least or {}).items()
+                 if r["metrics"].get(m) is None or r["metrics"][m] < floor]
+        if len(done) < seeds or short:
+            dropped.append(f"{group}: " + (", ".join(short) or f"{len(done)} of {seeds} seeds"))
+        else:
+            kept.append(group)
+    if not kept:
+        raise ValueError("No group meets the rule: " + "; ".join(dropped) + ".")
+    return min(kept, key=lambda g: record["summary"][g][lowest]["mean"])
