@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from disentangle import config, data, ground_truth, objectives, runs, train
+from disentangle import config, data, evaluation, ground_truth, objectives, runs, train
 from disentangle.models import Discriminator, Generator, reparameterize
 from disentangle.settings import GanSettings
 
@@ -310,6 +310,6 @@ def run(
     out = Path(out_dir) if out_dir is not None else runs.default_dir(settings, profile)
     source = ground_truth.load(dataset, profile)
     model, history = fit_gan(settings, source, dev, out, progress, profile, load_stale)
-    result = ground_truth.finish(out, settings, profile, source, model.encode, model.generate,
+    result = evaluation.finish(out, settings, profile, source, model.encode, model.generate,
                                  settings.code_dim, 1.0, history, started, dev)
     return model, history, result

@@ -49,8 +49,8 @@ FAMILY_SOURCES = {
 #: The sources that define a family's evaluation: a recorded score is recomputed when they change.
 EVALUATION_SOURCES = {
     "supervised": ("codes.py", "estimators.py", "robustness.py"),
-    "gan": ("metrics.py", "ground_truth.py"),
-    "vae": ("metrics.py", "ground_truth.py"),
+    "gan": ("metrics.py", "evaluation.py"),
+    "vae": ("metrics.py", "evaluation.py"),
 }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, data, ground_truth, objectives, runs, train
+from disentangle import config, data, evaluation, ground_truth, objectives, runs, train
 from disentangle.models import VAE
 from disentangle.settings import VaeSettings
 
@@ -138,7 +138,7 @@ def run(
     """One complete VAE run in its folder of the run store (default :func:`runs.default_dir`):
     train or resume (:func:`fit_vae`), then evaluate the last checkpoint with
     :func:`metrics.evaluate` on the posterior means of real images. Writes ``metrics.json``,
-    ``history.json`` and ``traversal.png`` (:func:`ground_truth.finish`); returns the model, its
+    ``history.json`` and ``traversal.png`` (:func:`evaluation.finish`); returns the model, its
     history and the result."""
     profile = config.resolve_profile(profile)
     dev = config.get_device(device)
@@ -155,6 +155,6 @@ def run(
         x = ground_truth.resize(images.to(dev), settings.resolution)
         return torch.cat([model.encode(x[i:i + 1024]) for i in range(0, len(x), 1024)]).cpu()
 
-    result = ground_truth.finish(out, settings, profile, source, encode, model.decode,
+    result = evaluation.finish(out, settings, profile, source, encode, model.decode,
                                  settings.latent_dim, 2.0, history, started, dev)
     return model, history, result
