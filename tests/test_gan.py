@@ -229,6 +229,49 @@ def test_complex_level_reports_both_levels():
     assert np.isfinite(report["atomic_tc"]) and report["mi_generated"] >= 0
 
 
+class _Drawer(torch.nn.Module):
+    """A stand-in GAN on the tied grid with two codes: its generator draws the sprite at the
+    positions its codes name (``follows``) or at positions of its own, and its Q reads the
+    positions back exactly."""
+
+    def __init__(self, source, follows):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.source, self.follows = source, follows
+        self.sizes = torch.tensor([source.factor_sizes[-2], source.factor_sizes[-1]])
+
+    def sample_codes(self, n, device, generator):
+        return None, torch.rand(n, 2, generator=generator) * 2 - 1, None
+
+    def latent(self, noise, codes, classes):
+        return codes
+
+    def generator(self, codes):
+        positions = ((codes + 1) / 2 * (self.sizes - 1)).round().long()
+        if not self.follows:
+            positions = positions[torch.randperm(len(codes), generator=torch.Generator()
+                                                 .manual_seed(1))]
+        factors = np.zeros((len(codes), 6), dtype=np.int64)
+        factors[:, 4:] = positions.numpy()
+        return self.source.images(factors)
+
+    def encode(self, images):
+        read = complex_level.read_factors(self.source, images)[:, 4:]
+        return torch.as_tensor(2 * read / (self.sizes.numpy() - 1) - 1, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_the_complex_level_control_fails_when_the_codes_stop_driving_the_images(follows):
+    source = ground_truth.load("dsprites-style-tied", "smoke")
+    report = complex_level.complex_level(_Drawer(source, follows), source, num=300, labelled=100)
+    # Q reads real images exactly either way: the readout is perfect, the control is not.
+    assert min(report["readout_r2"].values()) > 0.99
+    if follows:
+        assert report["control_r2_min"] > 0.99
+    else:
+        assert report["control_r2_min"] < 0.1
+
+
 def test_cli_trains_a_gan_and_writes_the_full_evaluation(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "tcgan", "--profile", "smoke", "--estimator", "drt", "--out", str(out),
