@@ -121,7 +121,10 @@ def metric_names(model: str) -> tuple[str, ...]:
     from disentangle import codes, metrics
 
     family = settings.family(model)
-    return codes.metric_names(model) if family is settings.SupervisedSettings else metrics.SCORES
+    if family is settings.SupervisedSettings:
+        return codes.metric_names(model)
+    # The GANs also measure their complex level on data with dependent factors (complex_level).
+    return metrics.SCORES + (("complex_level",) if family is settings.GanSettings else ())
 
 
 def _reports(model: str, metric: str) -> bool:
