@@ -376,16 +376,17 @@ def test_a_selection_rule_keeps_the_groups_that_meet_it_and_takes_the_lowest():
     record = {
         "study": {"name": "sweep", "seeds": [0, 1]},
         "runs": [run("weak", 0, 0.9, 5), run("weak", 1, 0.7, 5),
-                 run("strong", 0, 0.1, 5), run("strong", 1, 0.2, 3),  # one code died
+                 run("strong", 0, 0.1, 5), run("strong", 1, 0.2, 3),  # one seed lost codes
                  run("middle", 0, 0.5, 5), run("middle", 1, 0.4, 5),
                  run("partial", 0, 0.0, 5)],
         "summary": {"weak": {"tc": {"mean": 0.8}}, "strong": {"tc": {"mean": 0.15}},
                     "middle": {"tc": {"mean": 0.45}}, "partial": {"tc": {"mean": 0.0}}},
     }
     groups = ["weak", "strong", "middle", "partial"]
-    assert studies.select(record, groups, "tc", {"alive": 5}) == "middle"
-    assert studies.select(record, groups[:3], "tc") == "strong"
-    with pytest.raises(ValueError, match=r"strong: alive 3 \(seed 1\); partial: 1 of 2 seeds"):
-        studies.select(record, ["strong", "partial"], "tc", {"alive": 5})
+    assert studies.select(record, groups, "tc", most="alive") == "middle"
+    assert studies.select(record, groups, "tc") == "strong"  # "partial" lacks a seed
+    assert studies.select(record, ["strong"], "tc", most="alive") == "strong"
+    with pytest.raises(ValueError, match="No group has finished every seed: partial 1 of 2"):
+        studies.select(record, ["partial"], "tc")
     with pytest.raises(ValueError, match="No group 'other'"):
         studies.select(record, ["other"], "tc")

@@ -713,11 +713,10 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def select(record: dict, groups: list[str], lowest: str,
-           at_least: dict[str, float] | None = None) -> str:
+def select(record: dict, groups: list[str], lowest: str, most: str | None = None) -> str:
     """A selection rule stated in advance and applied to a results record: of ``groups``, keep
-    those whose every seed finished and whose every run scores each metric of ``at_least`` no
-    lower than its value; return the one with the lowest mean ``lowest``. The rule sees only the
+    those whose every seed finished; with ``most``, keep of those the ones whose worst seed scores
+    highest on ``most``; return the one with the lowest mean ``lowest``. The rule sees only the
     metrics it names, so one that names none scored against ground-truth factors selects without
     them. Raises ``ValueError`` saying why when no group qualifies."""
     seeds = len(record["study"]["seeds"])
@@ -725,16 +724,17 @@ def select(record: dict, groups: list[str], lowest: str,
     if unknown:
         raise ValueError(f"No group {unknown[0]!r} in study {record['study']['name']}; its groups "
                          f"are {', '.join(record['summary'])}.")
-    kept, dropped = [], []
-    for group in groups:
-        done = [r for r in record["runs"] if r["group"] == group and r["status"] == "finished"]
-        short = [f"{m} {r['metrics'].get(m)} (seed {r['seed']})" for r in done
-                 for m, floor in (at_least or {}).items()
-                 if r["metrics"].get(m) is None or r["metrics"][m] < floor]
-        if len(done) < seeds or short:
-            dropped.append(f"{group}: " + (", ".join(short) or f"{len(done)} of {seeds} seeds"))
-        else:
-            kept.append(group)
+    done = {g: [r for r in record["runs"] if r["group"] == g and r["status"] == "finished"]
+            for g in groups}
+    kept = [g for g in groups if len(done[g]) == seeds]
     if not kept:
-        raise ValueError("No group meets the rule: " + "; ".join(dropped) + ".")
+        raise ValueError("No group has finished every seed: " + "; ".join(
+            f"{g} {len(done[g])} of {seeds}" for g in groups) + ".")
+    if most is not None:
+        def score(run: dict) -> float:
+            value = run["metrics"].get(most)
+            return -math.inf if value is None else value
+
+        worst = {g: min(score(r) for r in done[g]) for g in kept}
+        kept = [g for g in kept if worst[g] == max(worst.values())]
     return min(kept, key=lambda g: record["summary"][g][lowest]["mean"])
