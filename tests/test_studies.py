@@ -21,7 +21,9 @@ from disentangle.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "studies" / "smoke.toml"
 #: What differs between two results files of the same runs: when and where they ran.
-CIRCUMSTANCES = ("seconds", "train_seconds", "machine", "run_dir")
+# What may differ between two executions of one run: the times, the machine, the folder, and the
+# logged curves (an interruption between two log points drops the partial means of that window).
+CIRCUMSTANCES = ("seconds", "train_seconds", "machine", "run_dir", "history")
 
 
 def _interruptible():
@@ -216,7 +218,27 @@ def test_the_smoke_study_runs_through_local_ray(straight):
         log = Path(entry["run_dir"]) / "log.txt"
         assert log.read_text().count("--- finished") == 1
         assert Path(entry["run_dir"]).parent == where / "runs"
+        # Each run's training curves are in the record, as its folder's history.json has them.
+        saved = json.loads((Path(entry["run_dir"]) / "history.json").read_text())
+        assert entry["history"]["steps"] == saved["steps"]
+        assert entry["history"]["terms"]["total"] == pytest.approx(saved["terms"]["total"],
+                                                                   rel=1e-3)
     assert "primary   distib - vib on accuracy_a" in out
+
+
+def test_a_record_made_before_histories_gets_them_from_the_run_folders(tmp_path, straight):
+    where, record, _ = straight
+    older = json.loads(json.dumps(record))
+    for entry in older["runs"]:
+        del entry["history"]
+    results = tmp_path / "study_smoke.json"
+    results.write_text(json.dumps(older))
+    code, _, err = _finish(_study([SMOKE, "--workers", 1, "--results", results,
+                                   "--store", where]))
+    assert code == 0, err[-3000:]
+    again = json.loads(results.read_text())
+    assert all(entry["history"]["steps"] for entry in again["runs"])
+    assert again["timing"]["runs_executed"] == 0
 
 
 def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path, straight):

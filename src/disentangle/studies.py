@@ -371,6 +371,7 @@ def execute(task: dict) -> dict:
                 fingerprint=result["fingerprint"],
                 evaluation_fingerprint=result["evaluation_fingerprint"],
                 train_seconds=result.get("train_seconds"),
+                history=history(out),
             )
         except KeyboardInterrupt:  # the study's stop signal; the loop has checkpointed
             outcome["status"] = "interrupted"
@@ -381,6 +382,19 @@ def execute(task: dict) -> dict:
         print(f"\n--- {outcome['status']} after {outcome['seconds']:.1f} s"
               + (f": {outcome['error']}" if outcome["error"] else ""), flush=True)
     return outcome
+
+
+def history(run_dir: str | Path | None) -> dict | None:
+    """The training curves a run logged (``history.json`` in its folder): the logged steps and
+    each term's mean over the steps before, to 4 significant digits; ``None`` where the folder is
+    not on this machine."""
+    path = Path(run_dir) / "history.json" if run_dir else None
+    if path is None or not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return {"steps": saved["steps"],
+            "terms": {name: [float(f"{v:.4g}") for v in values]
+                      for name, values in saved["terms"].items()}}
 
 
 @contextmanager
@@ -589,6 +603,9 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     for run in study.runs:
         held = previous.get(run.key)
         entries[run.key] = held if _is_current(study, run, held) else _entry(run)
+        if entries[run.key]["status"] == "finished" and not entries[run.key].get("history"):
+            # A run recorded before records held training curves: read them from its folder.
+            entries[run.key]["history"] = history(entries[run.key].get("run_dir"))
     todo = deque(run for run in study.runs if entries[run.key]["status"] != "finished")
     if address:
         _present_token()
