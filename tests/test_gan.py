@@ -230,23 +230,18 @@ def test_complex_level_reports_both_levels():
 
 
 class _Drawer(torch.nn.Module):
-    """A stand-in GAN on the tied grid with two codes: its generator draws the sprite at the
-    positions its codes name (``follows``) or at positions of its own, and its Q reads the
-    positions back exactly."""
+    """A stand-in GAN on the tied grid with two codes and no noise: its generator draws the
+    sprite at the positions its codes name (``follows``) or at positions of its own, and its Q
+    reads the positions back exactly."""
 
     def __init__(self, source, follows):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.run = GanSettings(code_dim=2, noise_dim=0)
         self.source, self.follows = source, follows
         self.sizes = torch.tensor([source.factor_sizes[-2], source.factor_sizes[-1]])
 
-    def sample_codes(self, n, device, generator):
-        return None, torch.rand(n, 2, generator=generator) * 2 - 1, None
-
-    def latent(self, noise, codes, classes):
-        return codes
-
-    def generator(self, codes):
+    def generate(self, codes, noise=None):
         positions = ((codes + 1) / 2 * (self.sizes - 1)).round().long()
         if not self.follows:
             positions = positions[torch.randperm(len(codes), generator=torch.Generator()

@@ -5,12 +5,18 @@ fitted on a few labelled images the same way for every model (:func:`complex_lev
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from disentangle import data, metrics
-from disentangle.gan import TwoLevelGAN
+from disentangle.settings import GanSettings
+
+if TYPE_CHECKING:  # gan imports evaluation, which imports this module
+    from disentangle.gan import TwoLevelGAN
 
 
 def read_factors(
@@ -32,14 +38,19 @@ def read_factors(
 
 
 @torch.no_grad()
-def complex_level(
-    model: TwoLevelGAN,
+def measure(
     source: data.CorrelatedFactors,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    generate: Callable[..., torch.Tensor],
+    settings: GanSettings,
+    device: torch.device,
     num: int = 2000,
     labelled: int = 256,
     seed: int = 0,
 ) -> dict:
-    """Measure both levels of a GAN trained on data with dependent factors (``source.over``):
+    """Measure both levels of a GAN trained on data with dependent factors (``source.over``), from
+    ``encode`` (Q's code means of real images) and ``generate`` (images of given codes and noise,
+    ``generate(codes, noise=noise)``) with the code and noise prior of ``settings``:
 
     - ``atomic_tc``: Gaussian total correlation of Q's codes on real images (the atomic level
       should stay nearly independent);
@@ -58,17 +69,17 @@ def complex_level(
     if not 2 < labelled < num - 2:
         raise ValueError(f"Need 2 < labelled < num - 2 to fit and score the readout; got "
                          f"labelled={labelled}, num={num}.")
-    device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     a, b = source.over
     ka, kb = source.factor_index(a), source.factor_index(b)
     gen = torch.Generator(device=device).manual_seed(seed)
-    noise, codes, classes = model.sample_codes(num, device, gen)
-    model.eval()
-    fake = model.generator(model.latent(noise, codes, classes)).float().cpu()
+    noise = torch.randn(num, settings.noise_dim, device=device, generator=gen)
+    codes = torch.rand(num, settings.code_dim, device=device, generator=gen) * 2 - 1
+    fake = torch.cat([generate(codes[i:i + 512], noise=noise[i:i + 512]).float().cpu()
+                      for i in range(0, num, 512)])
     drawn = read_factors(source, fake)[:, [ka, kb]].astype(float)
     factors = source.sample_factors(num, rng)
-    atomic = model.encode(source.images(factors)).numpy()
+    atomic = encode(source.images(factors)).numpy()
     design = np.c_[atomic, np.ones(num)]
     targets = factors[:, [ka, kb]].astype(float)
     weights, *_ = np.linalg.lstsq(design[:labelled], targets[:labelled], rcond=None)
@@ -87,3 +98,16 @@ def complex_level(
         "control_r2": {a: float(control[0]), b: float(control[1])},
         "control_r2_min": float(control.min()),
     }
+
+
+def complex_level(
+    model: TwoLevelGAN,
+    source: data.CorrelatedFactors,
+    num: int = 2000,
+    labelled: int = 256,
+    seed: int = 0,
+) -> dict:
+    """:func:`measure` on a trained GAN."""
+    model.eval()
+    return measure(source, model.encode, model.generate, model.run,
+                   next(model.parameters()).device, num, labelled, seed)
