@@ -238,7 +238,9 @@ def test_a_record_made_before_histories_gets_them_from_the_run_folders(tmp_path,
     assert code == 0, err[-3000:]
     again = json.loads(results.read_text())
     assert all(entry["history"]["steps"] for entry in again["runs"])
-    assert again["timing"]["runs_executed"] == 0
+    # Nothing ran: the record keeps the time and environment of the runs it holds.
+    assert again["timing"] == record["timing"]
+    assert again["environment"] == record["environment"]
 
 
 def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path, straight):
@@ -260,6 +262,9 @@ def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path
     assert code == 0, err[-3000:]
     final = json.loads(results.read_text())
     assert final["counts"]["finished"] == 8
+    # The record's time is the sum of both invocations'.
+    assert final["timing"]["wall_seconds"] > first["timing"]["wall_seconds"] > 0
+    assert final["timing"]["runs_executed"] > first["timing"]["runs_executed"] >= 3
     for entry in final["runs"]:
         folder = Path(entry["run_dir"])
         assert (folder / "log.txt").read_text().count("--- finished") == 1, entry["key"]

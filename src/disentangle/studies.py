@@ -595,10 +595,10 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
          progress: bool, command: str) -> dict:
     from tqdm.auto import tqdm
 
-    previous = {}
+    previous, recorded = {}, {}
     if path.exists():
-        held = read_results(path)
-        previous = {e["key"]: e for e in held.get("runs", [])}
+        recorded = read_results(path)
+        previous = {e["key"]: e for e in recorded.get("runs", [])}
     entries = {}
     for run in study.runs:
         held = previous.get(run.key)
@@ -611,9 +611,14 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
         _present_token()
     import ray
 
-    timing = {"ray_start_seconds": 0.0, "wall_seconds": 0.0, "run_seconds": 0.0,
-              "runs_executed": 0, "workers": workers}
-    environment = config.environment("cpu")
+    # A study resumed over several sessions sums its time over every invocation that ran
+    # something; one that ran nothing keeps the record's time and environment as they were.
+    before = recorded.get("timing", {})
+    total = {key: before.get(key, 0) for key in ("wall_seconds", "run_seconds", "runs_executed")}
+    timing = {"ray_start_seconds": before.get("ray_start_seconds", 0.0), **total,
+              "workers": before.get("workers", workers)}
+    environment = (recorded["environment"] if recorded and not todo
+                   else config.environment("cpu"))
     environment["ray"] = ray.__version__
     started = time.perf_counter()
     _write(path, _record(study, entries, command, environment, timing))
@@ -666,9 +671,10 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
                     outcome = {"status": "failed", "metrics": {}, "machine": None,
                                "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
                 entries[run.key] = {**_entry(run), **outcome}
-                timing["run_seconds"] += outcome.get("seconds") or 0.0
-                timing["runs_executed"] += 1
-                timing["wall_seconds"] = round(time.perf_counter() - first_submit, 3)
+                total["run_seconds"] += outcome.get("seconds") or 0.0
+                total["runs_executed"] += 1
+                timing.update(total, wall_seconds=round(
+                    total["wall_seconds"] + time.perf_counter() - first_submit, 3))
                 _write(path, _record(study, entries, command, environment, timing))
                 bar.update(1)
             show()
