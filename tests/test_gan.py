@@ -267,6 +267,14 @@ def test_the_complex_level_control_fails_when_the_codes_stop_driving_the_images(
         assert report["control_r2_min"] < 0.1
 
 
+def test_a_gan_run_on_dependent_factors_reports_its_complex_level(tmp_path):
+    _, _, result = gan.run("tcgan", "dsprites-style-tied", profile="smoke", out_dir=tmp_path,
+                           progress=False, code_dim=2, noise_dim=2, steps=3, batch_size=8)
+    level = result["metrics"]["complex_level"]
+    assert level["factors"] == ["posX", "posY"] and np.isfinite(level["control_r2_min"])
+    assert level["control_r2_min"] == min(level["control_r2"].values())
+
+
 def test_cli_trains_a_gan_and_writes_the_full_evaluation(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "tcgan", "--profile", "smoke", "--estimator", "drt", "--out", str(out),
@@ -277,5 +285,6 @@ def test_cli_trains_a_gan_and_writes_the_full_evaluation(tmp_path, capsys):
     for key in ("mig", "dci_disentanglement", "sap", "modularity", "explicitness", "jemmig",
                 "beta_vae_eval", "factor_vae_eval", "gaussian_total_correlation", "seed"):
         assert key in written["metrics"]
+    assert "complex_level" not in written["metrics"]  # its factors are independent
     assert (out / "traversal.png").stat().st_size > 0
     assert (out / train.CHECKPOINT).exists() and (out / "history.json").exists()

@@ -1,6 +1,8 @@
 """The evaluation of a trained run of the unsupervised families (the GANs and the VAEs) on
 ground-truth data: the metric protocol per profile, and what a finished run writes to its folder
-(``metrics.json``, ``history.json`` and a traversal figure). The run store recomputes a recorded
+(``metrics.json``, ``history.json`` and a traversal figure); a GAN trained on data with
+dependent factors also measures its complex level (:mod:`disentangle.complex_level`). The run
+store recomputes a recorded
 evaluation when this module or :mod:`disentangle.metrics` changes, and retrains nothing.
 """
 
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, data, metrics, runs, train
-from disentangle.settings import Settings
+from disentangle import complex_level, config, data, metrics, runs, train
+from disentangle.settings import GanSettings, Settings
 
 
 def evaluation_sizes(profile: str) -> dict:
@@ -60,6 +62,12 @@ def finish(
         if recorded.get("evaluation_fingerprint") == evaluated:
             return recorded
     scores = metrics.evaluate(source, encode, seed=settings.seed, **evaluation_sizes(profile))
+    if isinstance(settings, GanSettings) and isinstance(source, data.CorrelatedFactors):
+        scores["complex_level"] = complex_level.measure(
+            source, encode, generate, settings, device, seed=settings.seed,
+            **config.by_profile(profile, smoke={"num": 400, "labelled": 100},
+                                cpu={"num": 2000, "labelled": 256},
+                                gpu={"num": 4000, "labelled": 256}))
     result = {
         "model": settings.model,
         "data": settings.data,

@@ -49,7 +49,7 @@ FAMILY_SOURCES = {
 #: The sources that define a family's evaluation: a recorded score is recomputed when they change.
 EVALUATION_SOURCES = {
     "supervised": ("codes.py", "estimators.py", "robustness.py"),
-    "gan": ("metrics.py", "evaluation.py"),
+    "gan": ("metrics.py", "evaluation.py", "complex_level.py"),
     "vae": ("metrics.py", "evaluation.py"),
 }
 
