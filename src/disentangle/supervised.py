@@ -119,7 +119,8 @@ def fit_model(
         state={"model": model, "optimizer": optimizer},
         generators={"batches": batches.generator},
         out_dir=out_dir,
-        checkpoint_every=max(run.steps // 4, 1) if out_dir else None,
+        # Four checkpoints a run; one of fewer than four steps (a dry run's) only at its end.
+        checkpoint_every=(run.steps // 4 or None) if out_dir else None,
         log_every=max(min(50, run.steps // 10), 1),
         progress=progress,
         description=f"{run.model} on {labelled.name}",
