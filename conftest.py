@@ -1,30 +1,25 @@
 """Settings for the whole test session, loaded before anything is collected.
 
-The notebook runs (papermill, nbval and the book build) start Jupyter kernels that inherit this
+The notebook runs (papermill and the book build) start Jupyter kernels that inherit this
 environment, so the profile is fixed here: the tests always run the smoke profile, whatever the
 shell exports. (MPLBACKEND is left alone: set to Agg, it would stop the kernels drawing figures.)
 """
 
 import os
-from pathlib import Path
 
 os.environ["DISENTANGLE_PROFILE"] = "smoke"
 
+# Under pytest-xdist (`pytest -n 2`) the workers share the cores: each worker, and the kernels it
+# starts, gets its share of threads instead of all of them (before anything imports torch).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+
 
 def pytest_configure(config):
-    """nbval's lax output checks of the chapters (cells marked NBVAL_CHECK_OUTPUT, in this
-    environment's kernel, with the book's sanitizers), set here rather than in ``addopts`` so that
-    a reader without nbval can still run any test file; ``--nbval`` asks for the strict checks."""
-    if config.pluginmanager.hasplugin("nbval") and not config.option.nbval:
-        config.option.nbval_lax = True
-        config.option.nbval_current_env = True
-        sanitizers = Path(__file__).parent / "tests" / "nbval_sanitize.cfg"
-        config.option.nbval_sanitize_with = config.option.nbval_sanitize_with or str(sanitizers)
-
-
-def pytest_ignore_collect(collection_path, config):
-    """nbval collects only notebooks that have reference outputs to compare: one with no cell
-    marked NBVAL_CHECK_OUTPUT would only be executed again, which tests/test_notebooks.py does."""
-    if collection_path.suffix == ".ipynb":
-        return "NBVAL_CHECK_OUTPUT" not in collection_path.read_text(encoding="utf-8")
-    return None
+    """With pytest-xdist, the tests that read the session's one execution of each chapter (marked
+    ``xdist_group("book")``) must run on one worker: ``-n N`` means ``--dist loadgroup`` here,
+    unless another ``--dist`` is asked for."""
+    asked = any(arg.startswith("--dist") for arg in config.invocation_params.args)
+    if getattr(config.option, "dist", "no") == "load" and not asked:
+        config.option.dist = "loadgroup"

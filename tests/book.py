@@ -1,5 +1,5 @@
 """What the tests need to know about the book: where it is, which notebooks its table of
-contents names, and how to build it."""
+contents names, how to execute a chapter, and how to build the book from executed chapters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+import papermill
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +63,39 @@ def build_book(source: Path, output: Path, *flags: str) -> subprocess.CompletedP
         [jupyter_book, "build", str(source), "--path-output", str(output), *flags],
         capture_output=True, text=True, env=env, timeout=1200,
     )
+
+
+def execute_chapter(path: Path, output: Path) -> str | None:
+    """Execute one chapter in the smoke profile with papermill (from its own folder, as a reader
+    runs it) into ``output``; the failure as a message naming the cell, or ``None``."""
+    try:
+        papermill.execute_notebook(
+            str(path), str(output), parameters={"PROFILE": "smoke"}, cwd=str(path.parent),
+            kernel_name="python3", progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        source = "\n".join("    " + line for line in err.source.splitlines())
+        return (f"{path.name} failed in cell {err.cell_index} (execution count {err.exec_count}):"
+                f"\n{source}\n{err.ename}: {err.evalue}")
+    return None
+
+
+def executed_book_tree(tree: Path) -> Path:
+    """A copy of the book's sources in ``tree`` that builds from chapters already executed: the
+    configuration excludes ``notebooks/`` from execution, where the executed chapters are to be
+    written; the rest of the book (``book/``, linked, not copied) is executed by the build as
+    usual (its one page of code cells, ``book/figures_and_explorers.md``, takes seconds)."""
+    tree.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["exclude_patterns"] = ["notebooks/*"]
+    (tree / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    shutil.copy(TOC, tree / TOC.name)
+    if not (tree / "book").exists():
+        (tree / "book").symlink_to(ROOT / "book", target_is_directory=True)
+    (tree / "notebooks").mkdir(exist_ok=True)
+    return tree
+
+
+def checked_cells(nb: nbformat.NotebookNode, mark: str = "NBVAL_CHECK_OUTPUT") -> list:
+    """The code cells of ``nb`` marked ``mark``: their outputs are the chapter's reference."""
+    return [c for c in nb.cells if c.cell_type == "code" and mark in c.source]

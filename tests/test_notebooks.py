@@ -3,11 +3,22 @@ expects: listed in the table of contents, without bulky outputs, with a ``parame
 
 from __future__ import annotations
 
+import configparser
+import re
+from pathlib import Path
+
 import nbformat
-import papermill
 import pytest
 
-from tests.book import NOTEBOOKS, ROOT, TOC, resolve_entry, toc_entries, toc_notebooks
+from tests.book import (
+    NOTEBOOKS,
+    ROOT,
+    TOC,
+    checked_cells,
+    resolve_entry,
+    toc_entries,
+    toc_notebooks,
+)
 
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 
@@ -39,7 +50,8 @@ def test_notebook_is_committed_clean(path):
                 f"{where} is marked {CHECK_MARK}: set its metadata keep_output: true so that "
                 "nbstripout keeps the reference output"
             )
-            # nbval skips a cell whose reference was never run, so the count must stay.
+            # A reference must come from an execution (nbval, for a reader who runs it, also
+            # skips a cell without an execution count).
             assert cell.outputs and cell.execution_count, (
                 f"{where} is marked {CHECK_MARK} but has no stored, executed output"
             )
@@ -49,21 +61,47 @@ def test_notebook_is_committed_clean(path):
 
 
 @pytest.mark.notebook
+@pytest.mark.xdist_group("book")
 @pytest.mark.parametrize("path", toc_notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_in_smoke_profile(path, tmp_path):
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(tmp_path / path.name),
-            parameters={"PROFILE": "smoke"},
-            cwd=str(path.parent),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-    except papermill.PapermillExecutionError as err:
-        source = "\n".join("    " + line for line in err.source.splitlines())
-        pytest.fail(
-            f"{path.name} failed in cell {err.cell_index} (execution count {err.exec_count}):\n"
-            f"{source}\n{err.ename}: {err.evalue}",
-            pytrace=False,
+def test_notebook_runs_in_smoke_profile(path, smoke_chapters):
+    # The one execution of the session (tests/conftest.py), which the book build reuses.
+    smoke_chapters.executed(path)
+
+
+def sanitizers(config: Path = ROOT / "tests" / "nbval_sanitize.cfg") -> list[tuple[str, str]]:
+    """The (regex, replacement) pairs of the sanitizer file, in nbval's format."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config)
+    return [(parser[name]["regex"], parser[name]["replace"]) for name in parser.sections()]
+
+
+def printed(cell, rules: list[tuple[str, str]]) -> str:
+    """What a cell printed to stdout, with every sanitizer applied."""
+    text = "".join(o.text for o in cell.outputs
+                   if o.output_type == "stream" and o.name == "stdout")
+    for regex, replacement in rules:
+        text = re.sub(regex, replacement, text)
+    return text
+
+
+def checked_notebooks() -> list[Path]:
+    return [p for p in toc_notebooks() if checked_cells(nbformat.read(p, as_version=4))]
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("book")
+@pytest.mark.parametrize("path", checked_notebooks(), ids=lambda p: p.stem)
+def test_reference_outputs_match(path, smoke_chapters):
+    """The cells marked NBVAL_CHECK_OUTPUT print, in the session's execution, what their stored
+    output says (nbval's lax mode, without a second execution)."""
+    stored = checked_cells(nbformat.read(path, as_version=4))
+    fresh = checked_cells(nbformat.read(smoke_chapters.executed(path), as_version=4))
+    assert len(fresh) == len(stored)
+    rules = sanitizers()
+    for number, (old, new) in enumerate(zip(stored, fresh), start=1):
+        expected, got = printed(old, rules), printed(new, rules)
+        assert got == expected, (
+            f"{path.name}: checked cell {number} of {len(stored)} printed something else than its "
+            f"stored reference.\n--- stored\n{expected}\n--- now\n{got}\nIf the change is meant, "
+            "run the chapter in the smoke profile and store the cell's new output."
         )

@@ -321,10 +321,15 @@ def test_address_joins_a_running_ray_cluster(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                    "--num-cpus", "2", "--include-dashboard", "false"],
-                   check=True, capture_output=True, env=env, timeout=120)
+    # --block keeps the cluster tied to this one process: stopping it stops this cluster only,
+    # where `ray stop` would also stop a study the reader has running on this machine.
+    head = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard",
+                             "false"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
     try:
+        # Read until the cluster says it is up (or the command ends, having failed).
+        assert any("Ray runtime started" in line for line in head.stdout), "ray start failed"
         path = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0]"))
         results = tmp_path / "results.json"
         code, _, err = _finish(_study([path, "--address", f"127.0.0.1:{port}", "--store",
@@ -334,7 +339,8 @@ def test_address_joins_a_running_ray_cluster(tmp_path):
         assert record["counts"]["finished"] == 2
         assert record["environment"]["cluster"] == {"nodes": 1, "cpus": 2.0, "gpus": 0}
     finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        head.send_signal(signal.SIGTERM)
+        head.wait(timeout=120)
 
 
 # --- The statistics ------------------------------------------------------------------------------
@@ -417,3 +423,26 @@ def test_a_selection_rule_keeps_the_groups_that_meet_it_and_takes_the_lowest():
         studies.select(record, ["partial"], "tc")
     with pytest.raises(ValueError, match="No group 'other'"):
         studies.select(record, ["other"], "tc")
+
+
+def test_the_median_seed_traversal_of_each_group_is_copied_beside_the_results(tmp_path):
+    def run(group, seed, score, figure=True):
+        folder = tmp_path / "runs" / f"{group}{seed}"
+        folder.mkdir(parents=True)
+        if figure:
+            (folder / "traversal.png").write_bytes(f"{group} seed {seed}".encode())
+        return {"group": group, "seed": seed, "status": "finished", "run_dir": str(folder),
+                "metrics": {"z": score}}
+
+    record = {
+        "study": {"groups": {"gan": {}, "vae": {}, "supervised": {}}},
+        "runs": [run("gan", 0, 0.9), run("gan", 1, 0.5), run("gan", 2, 0.7),
+                 run("vae", 0, 0.2), run("vae", 1, 0.4),  # two seeds: the lower middle one
+                 {**run("vae", 2, 0.3), "status": "failed"},
+                 run("supervised", 0, 0.5, figure=False)],
+    }
+    found = studies.collect_traversals(record, tmp_path / "results" / "study_x_traversals", "z")
+    assert found == {"gan": {"seed": 2, "z": 0.7, "file": "study_x_traversals/gan.png"},
+                     "vae": {"seed": 0, "z": 0.2, "file": "study_x_traversals/vae.png"}}
+    copied = tmp_path / "results" / found["gan"]["file"]
+    assert copied.read_bytes() == b"gan seed 2"

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import socket
 import threading
 import time
@@ -623,7 +624,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     started = time.perf_counter()
     _write(path, _record(study, entries, command, environment, timing))
     if not todo:
-        return _record(study, entries, command, environment, timing)
+        return _with_traversals(study, _record(study, entries, command, environment, timing), path)
     started_ray = _connect(address)
     timing["ray_start_seconds"] = round(time.perf_counter() - started, 3)
     resources = ray.cluster_resources()
@@ -702,7 +703,43 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
         bar.close()
         if started_ray:
             ray.shutdown()
-    return _record(study, entries, command, environment, timing)
+    return _with_traversals(study, _record(study, entries, command, environment, timing), path)
+
+
+def collect_traversals(record: dict, folder: Path, metric: str) -> dict[str, dict]:
+    """Copy each group's traversal figure (``traversal.png``, which a GAN or VAE run writes to its
+    folder) of its median-seed run by ``metric`` to ``folder/GROUP.png``: the run whose score is
+    the median of the group's finished runs (of two middle ones, the lower). Groups whose runs
+    write no figure, or whose folders are not on this machine, are left out. Returns, by group,
+    the run's seed, its score and the figure's path relative to ``folder``'s parent."""
+    found = {}
+    for group in record["study"]["groups"]:
+        scored = sorted((entry["metrics"][metric], entry["seed"], entry.get("run_dir"))
+                        for entry in record["runs"]
+                        if entry["group"] == group and entry["status"] == "finished"
+                        and _number(entry["metrics"].get(metric)) is not None)
+        if not scored:
+            continue
+        value, seed, run_dir = scored[(len(scored) - 1) // 2]
+        figure = Path(run_dir) / "traversal.png" if run_dir else None
+        if figure is None or not figure.exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(figure, folder / f"{group}.png")
+        found[group] = {"seed": seed, metric: value,
+                        "file": str(Path(folder.name) / f"{group}.png")}
+    return found
+
+
+def _with_traversals(study: Study, record: dict, path: Path) -> dict:
+    """A finished study's record with the median-seed traversal figures of its groups (by the
+    first primary metric) beside its results file, in ``study_NAME_traversals/``."""
+    if record["counts"]["finished"] == len(record["runs"]):
+        metric = study.comparisons[0].primary if study.comparisons else study.metrics[0]
+        record["traversals"] = collect_traversals(
+            record, path.parent / f"{path.stem}_traversals", metric)
+        _write(path, record)
+    return record
 
 
 def failures(record: dict) -> list[dict]:
