@@ -13,6 +13,14 @@ import pytest
 from tests.book import build_book, execute_chapter, executed_book_tree, toc_notebooks
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that executes a chapter or builds the book is ``slow`` too, so that
+    ``pytest -m "not slow"`` runs the library tests alone."""
+    for item in items:
+        if item.get_closest_marker("notebook") or item.get_closest_marker("book"):
+            item.add_marker(pytest.mark.slow)
+
+
 class SmokeChapters:
     """The chapters executed in the smoke profile into ``tree/notebooks/``, each on first demand
     and never twice; a failure is kept and reported to every test that asks for that chapter."""

@@ -30,6 +30,7 @@ def test_host_loader_gives_batches_of_64_on_the_device_and_restarts():
     assert all(x.shape == (64, 1) and y.shape == (64,) for x, y in seen)
 
 
+@pytest.mark.slow
 def test_bench_times_both_models_both_ways_on_the_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = ["bench", "--device", "cpu", "--out", str(out), "--warmup", "1", "--steps", "2",

@@ -18,6 +18,8 @@ from disentangle.cli import main
 from disentangle.settings import GanSettings, SupervisedSettings
 from tests.book import NOTEBOOKS
 
+pytestmark = pytest.mark.slow
+
 #: The chapters that train or evaluate through the library, where the gpu profile takes another
 #: path than the smoke profile; the others differ only in sizes, which a dry run takes at smoke
 #: size.

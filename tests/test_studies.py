@@ -201,6 +201,7 @@ def test_metric_names_are_what_the_evaluations_report(tmp_path):
 # --- Running ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_smoke_study_runs_through_local_ray(straight):
     where, record, out = straight
     assert record["counts"] == {"finished": 8, "running": 0, "failed": 0, "interrupted": 0,
@@ -226,6 +227,7 @@ def test_the_smoke_study_runs_through_local_ray(straight):
     assert "primary   distib - vib on accuracy_a" in out
 
 
+@pytest.mark.slow
 def test_a_record_made_before_histories_gets_them_from_the_run_folders(tmp_path, straight):
     where, record, _ = straight
     older = json.loads(json.dumps(record))
@@ -243,6 +245,7 @@ def test_a_record_made_before_histories_gets_them_from_the_run_folders(tmp_path,
     assert again["environment"] == record["environment"]
 
 
+@pytest.mark.slow
 def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path, straight):
     results = tmp_path / "study_smoke.json"
     argv = [SMOKE, "--workers", 1, "--store", tmp_path, "--results", results]
@@ -274,6 +277,7 @@ def test_a_study_stopped_midway_resumes_without_training_anything_twice(tmp_path
     assert _comparable(final) == _comparable(straight[1])
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_run_in_flight_at_a_checkpoint_and_records_it_interrupted(tmp_path):
     path = _write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0]")
                   .replace("[groups.vib]", "[groups.vib]\nset = { steps = 1000000 }"))
@@ -297,6 +301,7 @@ def test_ctrl_c_stops_a_run_in_flight_at_a_checkpoint_and_records_it_interrupted
     assert 0 < step < 1000000
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
     path = _write(tmp_path, GOOD.replace('[groups.vib]', '[groups.vib]\nset = { lr = 1e12 }'))
     results = tmp_path / "results.json"
@@ -313,6 +318,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path):
     assert record["comparisons"][0]["n_pairs"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("ray") is None and not (Path(sys.executable).parent / "ray")
                     .exists(), reason="the ray command is not installed")
 def test_address_joins_a_running_ray_cluster(tmp_path):
