@@ -224,8 +224,8 @@ def training_parts(
     random generators a checkpoint must hold. :func:`fit_gan` and the benchmark share it."""
     config.seed_everything(run.seed)
     ground_truth.materialize(source, device)
-    # Channels-last weights: the convolutions (most of a step) run about 1.15x faster on the CPU,
-    # and the layout is the one cuDNN prefers on the GPU.
+    # Channels-last weights: the convolutions (most of a step) run 1.15x faster on the CPU, and
+    # the layout is the one cuDNN prefers on the GPU.
     model = TwoLevelGAN(run, source.image_shape[0]).to(device, memory_format=torch.channels_last)
     optimizers = build_optimizers(model)
     batches = torch.Generator(device=device).manual_seed(run.seed)
