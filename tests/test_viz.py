@@ -289,3 +289,17 @@ def test_swap_explorer_holds_every_pair_and_links_the_pickers():
     assert {link.target[0] for link in links_from(explorer, pick_z)} == {source_z, *result.children}
     with pytest.raises(ValueError, match="swap must return images"):
         explorers.swap_explorer(lambda a, z: a, x_a, x_z)
+
+
+def test_recorded_traversals_crop_and_title_each_group(tmp_path):
+    image = np.ones((40, 60, 3))
+    image[10:20, 5:45] = 0.0  # the ink; the rest is the white margin to crop
+    matplotlib.pyplot.imsave(tmp_path / "gan.png", image)
+    record = {"traversals": {"gan": {"seed": 3, "file": "gan.png"}}}
+    fig = viz.recorded_traversals(record, tmp_path, columns=2)
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.shape[:2] == (10, 40)
+    assert fig.axes[0].get_title() == "gan (median seed 3)"
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError, match="holds no traversals"):
+        viz.recorded_traversals({"runs": []}, tmp_path)

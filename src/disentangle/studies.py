@@ -548,7 +548,9 @@ def _connect(address: str | None) -> bool:
     if address:
         ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+        # "local": a new instance here even where a `ray start` cluster was left running, or left
+        # its address behind in /tmp/ray, which ray.init() would otherwise try to join.
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
     return True
 
 

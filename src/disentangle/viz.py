@@ -388,6 +388,34 @@ def paired_lines(record: Mapping, a: str, b: str, metric: str, ax: Axes | None =
     return ax.figure
 
 
+def _crop_margins(image: np.ndarray, white: float = 0.99) -> np.ndarray:
+    """An RGB(A) image in [0, 1] without its white border."""
+    ink = (image[..., :3] < white).any(axis=-1)
+    if not ink.any():
+        return image
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def recorded_traversals(record: Mapping, results_dir: str | Path, columns: int = 2) -> Figure:
+    """The traversal figures a finished study copied beside its results file (``record
+    ["traversals"]``, by :func:`disentangle.studies.collect_traversals`: each group's median-seed
+    run), side by side, each titled with its group and seed."""
+    shown = record.get("traversals") or {}
+    if not shown:
+        raise ValueError("The record holds no traversals: they are copied when every run of the "
+                         "study has finished (run the study command again to copy them).")
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 1.9 * rows), squeeze=False)
+    for ax, (group, entry) in zip(axes.flat, shown.items()):
+        ax.imshow(_crop_margins(plt.imread(Path(results_dir) / entry["file"])))
+        ax.set_title(f"{group} (median seed {entry['seed']})", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
 def bayesian_networks(
     graphs: Mapping[str, BayesianNetwork],
     positions: Mapping[Hashable, tuple[float, float]] | None = None,
