@@ -15,11 +15,3 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.env
     workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
 
-
-def pytest_configure(config):
-    """With pytest-xdist, the tests that read the session's one execution of each chapter (marked
-    ``xdist_group("book")``) must run on one worker: ``-n N`` means ``--dist loadgroup`` here,
-    unless another ``--dist`` is asked for."""
-    asked = any(arg.startswith("--dist") for arg in config.invocation_params.args)
-    if getattr(config.option, "dist", "no") == "load" and not asked:
-        config.option.dist = "loadgroup"

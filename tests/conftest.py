@@ -1,10 +1,17 @@
-"""Fixtures shared by the book tests. Each chapter is executed once per session, in the smoke
+"""Fixtures shared by the book tests. Each chapter is executed once per test session, in the smoke
 profile: the papermill tests, the reference-output checks and the book build all read that one
-execution, and the browser checks read the build."""
+execution, and the browser checks read the build. Under pytest-xdist (`pytest -n 2`) the workers
+share the executions and the build through a folder and file locks: the first worker to ask for a
+chapter executes it (so chapters run in parallel on different workers) and the others wait for it
+and read what it left."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,27 +28,54 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, waiting for another worker that holds it."""
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder that every pytest-xdist worker of this session sees (the session's own base
+    folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    folder = root / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 class SmokeChapters:
-    """The chapters executed in the smoke profile into ``tree/notebooks/``, each on first demand
-    and never twice; a failure is kept and reported to every test that asks for that chapter."""
+    """The chapters executed in the smoke profile into ``tree/notebooks/``, each once per session
+    on first demand; a failure is kept (``NAME.failed``) and reported to every test that asks
+    for that chapter."""
 
     def __init__(self, tree: Path):
-        self.tree = executed_book_tree(tree)
-        self.failures: dict[Path, str | None] = {}
+        with locked(tree / "tree.lock"):
+            self.tree = executed_book_tree(tree)
 
     def executed(self, path: Path) -> Path:
         """The executed copy of the chapter at ``path``; fails the asking test if it raised."""
         output = self.tree / "notebooks" / path.name
-        if path not in self.failures:
-            self.failures[path] = execute_chapter(path, output)
-        if self.failures[path] is not None:
-            pytest.fail(self.failures[path], pytrace=False)
+        done, failed = (self.tree / f"{path.stem}.{end}" for end in ("done", "failed"))
+        with locked(self.tree / f"{path.stem}.lock"):
+            if not (done.exists() or failed.exists()):
+                failure = execute_chapter(path, output)
+                (failed.write_text(failure) if failure else done.touch())
+        if failed.exists():
+            pytest.fail(failed.read_text(), pytrace=False)
         return output
 
 
 @pytest.fixture(scope="session")
 def smoke_chapters(tmp_path_factory: pytest.TempPathFactory) -> SmokeChapters:
-    return SmokeChapters(tmp_path_factory.mktemp("executed"))
+    return SmokeChapters(shared_folder(tmp_path_factory, "executed"))
 
 
 @dataclass(frozen=True)
@@ -61,10 +95,18 @@ class BuiltBook:
 def built_book(
     smoke_chapters: SmokeChapters, tmp_path_factory: pytest.TempPathFactory
 ) -> BuiltBook:
-    """The book built once, with warnings as errors, from the session's smoke executions (no
-    chapter runs again). A chapter that failed fails this fixture, naming it."""
+    """The book built once per session, with warnings as errors, from the session's smoke
+    executions (no chapter runs again). A chapter that failed fails this fixture, naming it."""
     for path in toc_notebooks():
         smoke_chapters.executed(path)
-    output = tmp_path_factory.mktemp("book")
-    result = build_book(smoke_chapters.tree, output, "-W", "--keep-going")
+    output = shared_folder(tmp_path_factory, "book")
+    record = output / "build.json"
+    with locked(output / "build.lock"):
+        if not record.exists():
+            result = build_book(smoke_chapters.tree, output, "-W", "--keep-going")
+            record.write_text(json.dumps({"args": result.args, "returncode": result.returncode,
+                                          "stdout": result.stdout, "stderr": result.stderr}))
+    kept = json.loads(record.read_text())
+    result = subprocess.CompletedProcess(kept["args"], kept["returncode"], kept["stdout"],
+                                         kept["stderr"])
     return BuiltBook(result, output / "_build" / "html")

@@ -10,10 +10,6 @@ import yaml
 
 from tests.book import ROOT, build_book
 
-# These tests read the session's one build of the book (tests/conftest.py): under pytest-xdist
-# they run on the worker that executed the chapters.
-pytestmark = pytest.mark.xdist_group("book")
-
 
 def test_configuration_fails_loudly_and_never_serves_stale_outputs():
     execute = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]

@@ -27,10 +27,6 @@ import yaml
 
 from tests.book import ROOT, toc_entries
 
-# These tests read the session's one build of the book (tests/conftest.py): under pytest-xdist
-# they run on the worker that executed the chapters.
-pytestmark = pytest.mark.xdist_group("book")
-
 websocket = pytest.importorskip("websocket", reason="websocket-client is needed to drive Chromium")
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"

@@ -61,7 +61,6 @@ def test_notebook_is_committed_clean(path):
 
 
 @pytest.mark.notebook
-@pytest.mark.xdist_group("book")
 @pytest.mark.parametrize("path", toc_notebooks(), ids=lambda p: p.stem)
 def test_notebook_runs_in_smoke_profile(path, smoke_chapters):
     # The one execution of the session (tests/conftest.py), which the book build reuses.
@@ -89,7 +88,6 @@ def checked_notebooks() -> list[Path]:
 
 
 @pytest.mark.notebook
-@pytest.mark.xdist_group("book")
 @pytest.mark.parametrize("path", checked_notebooks(), ids=lambda p: p.stem)
 def test_reference_outputs_match(path, smoke_chapters):
     """The cells marked NBVAL_CHECK_OUTPUT print, in the session's execution, what their stored
