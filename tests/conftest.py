@@ -29,14 +29,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``, waiting for another worker that holds it."""
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path``, waiting for another worker that holds it; with
+    ``wait=False``, yield False at once instead of waiting (and True when the lock is held)."""
     import fcntl
 
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -60,17 +65,32 @@ class SmokeChapters:
         with locked(tree / "tree.lock"):
             self.tree = executed_book_tree(tree)
 
+    def _execute(self, path: Path, wait: bool) -> bool:
+        """Execute the chapter at ``path`` unless it has been; False if another worker holds it
+        and ``wait`` is False."""
+        done, failed = (self.tree / f"{path.stem}.{end}" for end in ("done", "failed"))
+        with locked(self.tree / f"{path.stem}.lock", wait=wait) as held:
+            if held and not (done.exists() or failed.exists()):
+                failure = execute_chapter(path, self.tree / "notebooks" / path.name)
+                (failed.write_text(failure) if failure else done.touch())
+            return held
+
     def executed(self, path: Path) -> Path:
         """The executed copy of the chapter at ``path``; fails the asking test if it raised."""
-        output = self.tree / "notebooks" / path.name
-        done, failed = (self.tree / f"{path.stem}.{end}" for end in ("done", "failed"))
-        with locked(self.tree / f"{path.stem}.lock"):
-            if not (done.exists() or failed.exists()):
-                failure = execute_chapter(path, output)
-                (failed.write_text(failure) if failure else done.touch())
+        self._execute(path, wait=True)
+        failed = self.tree / f"{path.stem}.failed"
         if failed.exists():
             pytest.fail(failed.read_text(), pytrace=False)
-        return output
+        return self.tree / "notebooks" / path.name
+
+    def execute_all(self, paths: list[Path]) -> None:
+        """Execute every chapter of ``paths`` that no worker has: first those no other worker
+        is executing now, then wait for the rest. Failures are left for :meth:`executed`."""
+        # Last chapter first: the papermill tests ask for the chapters in reading order, and a
+        # worker walking the same order would queue behind each chapter the other is executing.
+        busy = [path for path in reversed(paths) if not self._execute(path, wait=False)]
+        for path in busy:
+            self._execute(path, wait=True)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +117,9 @@ def built_book(
 ) -> BuiltBook:
     """The book built once per session, with warnings as errors, from the session's smoke
     executions (no chapter runs again). A chapter that failed fails this fixture, naming it."""
-    for path in toc_notebooks():
+    chapters = toc_notebooks()
+    smoke_chapters.execute_all(chapters)
+    for path in chapters:
         smoke_chapters.executed(path)
     output = shared_folder(tmp_path_factory, "book")
     record = output / "build.json"
