@@ -83,14 +83,13 @@ class SmokeChapters:
             pytest.fail(failed.read_text(), pytrace=False)
         return self.tree / "notebooks" / path.name
 
-    def execute_all(self, paths: list[Path]) -> None:
-        """Execute every chapter of ``paths`` that no worker has: first those no other worker
-        is executing now, then wait for the rest. Failures are left for :meth:`executed`."""
+    def execute_free(self, paths: list[Path]) -> None:
+        """Execute each chapter of ``paths`` that no worker has executed or holds now, without
+        waiting for the others (:meth:`executed` waits for them)."""
         # Last chapter first: the papermill tests ask for the chapters in reading order, and a
         # worker walking the same order would queue behind each chapter the other is executing.
-        busy = [path for path in reversed(paths) if not self._execute(path, wait=False)]
-        for path in busy:
-            self._execute(path, wait=True)
+        for path in reversed(paths):
+            self._execute(path, wait=False)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +117,7 @@ def built_book(
     """The book built once per session, with warnings as errors, from the session's smoke
     executions (no chapter runs again). A chapter that failed fails this fixture, naming it."""
     chapters = toc_notebooks()
-    smoke_chapters.execute_all(chapters)
+    smoke_chapters.execute_free(chapters)
     for path in chapters:
         smoke_chapters.executed(path)
     output = shared_folder(tmp_path_factory, "book")
