@@ -11,16 +11,23 @@ from disentangle.cli import main
 TINY = {"warmup": 1, "steps": 2, "repeats": 2}
 
 
-def test_time_steps_counts_images_and_rejects_empty_timing():
+def test_time_ways_warms_each_way_up_then_takes_turns_and_rejects_empty_timing():
     calls = []
-    result = bench.time_steps(lambda batch: calls.append(batch) or {}, lambda: (1,), 10,
-                              torch.device("cpu"), warmup=2, steps=3, repeats=2)
-    assert len(calls) == 2 + 3 * 2
-    assert result["images_per_second"] > 0 and result["batch_size"] == 10
-    low, high = result["images_per_second_range"]
-    assert low <= result["images_per_second"] <= high
+
+    def way(name, batch_size):
+        return lambda: (lambda batch: calls.append(batch) or {}, lambda: name, batch_size)
+
+    result = bench.time_ways({"a": way("a", 10), "b": way("b", 4)}, torch.device("cpu"),
+                             warmup=2, steps=3, repeats=2)
+    # Both warm-ups first, then rounds of one block of each way, in turn.
+    assert "".join(calls) == "aa" + "bb" + ("aaa" + "bbb") * 2
+    assert result["a"]["batch_size"] == 10 and result["b"]["batch_size"] == 4
+    for timed in result.values():
+        low, high = timed["images_per_second_range"]
+        assert 0 < low <= timed["images_per_second"] <= high
+        assert timed["peak_memory_mb"] is None  # no per-way peak on the CPU
     with pytest.raises(ValueError, match="steps, repeats >= 1"):
-        bench.time_steps(lambda b: {}, lambda: (1,), 1, torch.device("cpu"), steps=0)
+        bench.time_ways({"a": way("a", 1)}, torch.device("cpu"), steps=0)
 
 
 def test_host_loader_gives_batches_of_64_on_the_device_and_restarts():

@@ -11,10 +11,11 @@ over images in host memory, moved to the device every step, fp32, eager. The *bo
 exact path the chapters train with (:func:`disentangle.supervised.training_parts`,
 :func:`disentangle.gan.training_parts`): images resident on the device and drawn there, bf16
 autocast and compiled networks on CUDA, and the profile's batch size with its matched learning
-rate. Warm-up steps are excluded; the images per second reported are the median of several timed
-repeats. ``--quality`` adds the time to quality: wall time for DisTIB to reach
-:data:`DISTIB_TARGET` test accuracy from A and for TC-GAN to reach a FactorVAE score of
-:data:`GAN_TARGET`, each the book's way.
+rate. Warm-up steps are excluded; the two ways take turns, one timed block each per round
+(:func:`time_ways`), and the images per second reported are each way's median block.
+``--quality`` adds the time to quality: wall time for DisTIB to reach :data:`DISTIB_TARGET` test
+accuracy from A and for TC-GAN to reach a FactorVAE score of :data:`GAN_TARGET`, each the book's
+way.
 """
 
 from __future__ import annotations
@@ -48,52 +49,63 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _peak_reset(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+def _allocated(device: torch.device) -> int:
+    return torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
 
 
-def _peak_mb(device: torch.device) -> float | None:
-    # On the CPU the only peak the process can read is its whole lifetime's (ru_maxrss), which
-    # would charge one way's memory to the other: none is reported there.
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return None
+#: A way to train, as :func:`time_ways` times it: the step, the batches it is fed, the batch size.
+Way = tuple[train.StepFn, Callable[[], train.Batch], int]
 
 
-def time_steps(
-    step: train.StepFn,
-    next_batch: Callable[[], train.Batch],
-    batch_size: int,
+def time_ways(
+    ways: dict[str, Callable[[], Way]],
     device: torch.device,
     warmup: int = 5,
     steps: int = 20,
     repeats: int = 5,
-) -> dict:
-    """Images per second of ``step(next_batch())``: ``warmup`` untimed steps, then ``repeats``
-    timed blocks of ``steps`` steps (synchronised with the device at both ends); the median block
-    and its spread, and the peak device memory on CUDA (None on the CPU)."""
+) -> dict[str, dict]:
+    """Images per second of each way's ``step(next_batch())``. Each way is built (its callable
+    returns :data:`Way`) and warmed up with ``warmup`` untimed steps; then ``repeats`` rounds,
+    in each of which every way runs one timed block of ``steps`` steps (synchronised with the
+    device at both ends). Taking turns gives the ways the same machine: timed one after the
+    other, the second would meet a CPU whose allocator and clock had settled. Per way: the
+    median block, its spread, and on CUDA its peak memory (what it holds after warm-up plus the
+    most a block added, so that the other way's resident model and data are not charged to
+    it; None on the CPU, where a process can read only its whole lifetime's peak)."""
     if min(warmup, steps, repeats) < 0 or steps == 0 or repeats == 0:
         raise ValueError(f"Need steps, repeats >= 1 and warmup >= 0; got {steps}, {repeats}, "
                          f"{warmup}.")
-    for _ in range(warmup):
-        step(next_batch())
-    _sync(device)
-    _peak_reset(device)
-    rates = []
-    for _ in range(repeats):
+    built, resident = {}, {}
+    for name, build in ways.items():
         _sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
+        before = _allocated(device)
+        built[name] = step, next_batch, _ = build()
+        for _ in range(warmup):
             step(next_batch())
         _sync(device)
-        rates.append(batch_size * steps / (time.perf_counter() - start))
-    return {
-        "images_per_second": round(statistics.median(rates), 1),
-        "images_per_second_range": [round(min(rates), 1), round(max(rates), 1)],
-        "batch_size": batch_size,
-        "peak_memory_mb": _peak_mb(device),
-    }
+        resident[name] = _allocated(device) - before
+    rates: dict[str, list[float]] = {name: [] for name in ways}
+    added = dict.fromkeys(ways, 0)
+    for _ in range(repeats):
+        for name, (step, next_batch, batch_size) in built.items():
+            _sync(device)
+            base = _allocated(device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step(next_batch())
+            _sync(device)
+            rates[name].append(batch_size * steps / (time.perf_counter() - start))
+            if device.type == "cuda":
+                added[name] = max(added[name], torch.cuda.max_memory_allocated(device) - base)
+    return {name: {
+        "images_per_second": round(statistics.median(rates[name]), 1),
+        "images_per_second_range": [round(min(rates[name]), 1), round(max(rates[name]), 1)],
+        "batch_size": built[name][2],
+        "peak_memory_mb": (round((resident[name] + added[name]) / 2**20, 1)
+                           if device.type == "cuda" else None),
+    } for name in ways}
 
 
 def host_loader(
@@ -136,20 +148,21 @@ def bench_distib(device: torch.device, timing: dict, host_count: int, workers: i
     book = SupervisedSettings.for_profile(profile, **networks)
     public = SupervisedSettings.for_profile(profile, batch_size=PUBLIC_BATCH, **networks)
 
-    model, optimizer, book_step, batches = supervised.training_parts(book, labelled, device)
-    book_result = time_steps(book_step, batches, book.batch_size, device, **timing)
-    del model, optimizer, book_step
+    def book_way() -> Way:
+        _, _, step, batches = supervised.training_parts(book, labelled, device)
+        return step, batches, book.batch_size
 
-    model = supervised.build_model(public, labelled).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=public.lr)
-    step = train.gradient_step(model, supervised.loss_for(public, model), optimizer, device,
-                               amp=False)
-    images = _host_images(labelled.x_train, host_count)
-    labels = labelled.y_train[: len(images)].cpu()
-    feed = host_loader(images, labels, device=device, workers=workers)
-    public_result = time_steps(step, feed, PUBLIC_BATCH, device, **timing)
-    return {"public": public_result, "book": book_result,
-            "networks": networks, "image_shape": list(labelled.image_shape)}
+    def public_way() -> Way:
+        model = supervised.build_model(public, labelled).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=public.lr)
+        step = train.gradient_step(model, supervised.loss_for(public, model), optimizer, device,
+                                   amp=False)
+        images = _host_images(labelled.x_train, host_count)
+        labels = labelled.y_train[: len(images)].cpu()
+        return step, host_loader(images, labels, device=device, workers=workers), PUBLIC_BATCH
+
+    result = time_ways({"public": public_way, "book": book_way}, device, **timing)
+    return {**result, "networks": networks, "image_shape": list(labelled.image_shape)}
 
 
 def bench_gan(device: torch.device, timing: dict, host_count: int, workers: int) -> dict:
@@ -158,17 +171,22 @@ def bench_gan(device: torch.device, timing: dict, host_count: int, workers: int)
     source = ground_truth.load("dsprites-style", profile)
     reference = {"resolution": 64, "code_dim": 5, "noise_dim": 5}
     book = GanSettings.for_profile(profile, **reference)
-    _, _, book_step, next_batch, _ = gan.training_parts(book, source, device)
-    book_result = time_steps(book_step, next_batch, book.batch_size, device, **timing)
-
     public = GanSettings.for_profile(profile, batch_size=PUBLIC_BATCH, **reference)
-    config.seed_everything(0)
-    model = gan.TwoLevelGAN(public).to(device)
-    step = gan.gan_step(model, gan.build_optimizers(model), device, amp=False)
-    factors = source.sample_factors(host_count, np.random.default_rng(0))
-    feed = host_loader(source.images(factors), device=device, workers=workers)
-    public_result = time_steps(step, feed, PUBLIC_BATCH, device, **timing)
-    return {"public": public_result, "book": book_result, "config": reference}
+
+    def book_way() -> Way:
+        _, _, step, next_batch, _ = gan.training_parts(book, source, device)
+        return step, next_batch, book.batch_size
+
+    def public_way() -> Way:
+        config.seed_everything(0)
+        model = gan.TwoLevelGAN(public).to(device)
+        step = gan.gan_step(model, gan.build_optimizers(model), device, amp=False)
+        factors = source.sample_factors(host_count, np.random.default_rng(0))
+        return step, host_loader(source.images(factors), device=device, workers=workers), \
+            PUBLIC_BATCH
+
+    result = time_ways({"public": public_way, "book": book_way}, device, **timing)
+    return {**result, "config": reference}
 
 
 def distib_time_to_quality(device: torch.device, max_steps: int, every: int = 50) -> dict:
