@@ -22,10 +22,23 @@ from tests.book import build_book, execute_chapter, executed_book_tree, toc_note
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that executes a chapter or builds the book is ``slow`` too, so that
-    ``pytest -m "not slow"`` runs the library tests alone."""
+    ``pytest -m "not slow"`` runs the library tests alone; and the tests run in the order that
+    keeps two xdist workers busy (:func:`_turn`)."""
     for item in items:
         if item.get_closest_marker("notebook") or item.get_closest_marker("book"):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_turn)  # stable: the collection order within each turn
+
+
+def _turn(item: pytest.Item) -> int:
+    """When a test runs: the smoke executions of the chapters first, shared out between the
+    workers; then the build, which one worker runs from those executions alone while the other
+    goes on with the library tests; last, the tests that read the built pages. (In collection
+    order the browser tests came first and left one worker waiting on the build.)"""
+    uses = item.fixturenames
+    if "built_book" in uses:
+        return 3 if "site" in uses else 1  # the browser tests read the pages through `site`
+    return 0 if "smoke_chapters" in uses else 2
 
 
 @contextlib.contextmanager
