@@ -441,7 +441,7 @@ def table(record: dict) -> str:
             peak = "n/a" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:,.0f}"
             lines.append(f"{name:8s} {way:8s} {r['batch_size']:6d} "
                          f"{r['images_per_second']:11,.0f} {peak:>9s}")
-        low, high = record[name].get("speedup_range", [record[name]["speedup"]] * 2)
+        low, high = record[name]["speedup_range"]
         lines.append(f"{name:8s} speed-up {record[name]['speedup']:.2f}x (rounds {low:.2f} to "
                      f"{high:.2f})")
     for name, result in record.get("time_to_quality", {}).items():
