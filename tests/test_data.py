@@ -84,8 +84,11 @@ def test_bad_factors_name_the_problem(full, factors, message):
 
 
 def test_bad_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="valid ground-truth datasets are dsprites-style, styled"):
-        data.ground_truth("dsprites")
+    with pytest.raises(ValueError, match="valid names are dsprites-style, dsprites-style-tied, "
+                                         "styled-digits"):
+        data.load_ground_truth("dsprites", "smoke")
+    with pytest.raises(ValueError, match="valid names are dsprites-style, dsprites-style-upright"):
+        data.load_labelled("dsprites", None, "smoke", 0, "cpu")
     with pytest.raises(KeyError, match="dSprites factors are color, shape"):
         data.DSpritesStyle(subset={"size": [0]})
     with pytest.raises(ValueError, match="holds class 6: valid classes are 0..5"):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle import complex_level, gan, ground_truth, metrics, objectives, train
+from disentangle import data, family, gan, losses, metrics, nets, train
 from disentangle.cli import main
+from disentangle.gan import Discriminator, GanSettings, Generator
+from disentangle.gan import training as gan_training
 from disentangle.metrics import gaussian_total_correlation_from_cov
-from disentangle.models import Discriminator, Generator
-from disentangle.settings import GanSettings
 
 
 @pytest.mark.parametrize("size", [28, 32, 64])
@@ -53,14 +53,14 @@ def test_infogan_bound_matches_the_log_densities():
     torch.manual_seed(0)
     mean, log_var, codes = torch.randn(6, 3), torch.randn(6, 3) * 0.3, torch.rand(6, 3) * 2 - 1
     logits, classes = torch.randn(6, 4), torch.randint(0, 4, (6, 1))
-    out = objectives.infogan_bound(mean, log_var, codes, [logits], classes)
+    out = gan.infogan_bound(mean, log_var, codes, [logits], classes)
     normal = torch.distributions.Normal(mean, (0.5 * log_var).exp())
     continuous = -normal.log_prob(codes).sum(1).mean()
     categorical = -torch.log_softmax(logits, 1).gather(1, classes).mean()
     assert torch.allclose(out["continuous"], continuous, atol=1e-5)
     assert torch.allclose(out["categorical"], categorical, atol=1e-5)
     entropy = 3 * math.log(2) + math.log(4)
-    assert objectives.code_entropy(3, [4]) == pytest.approx(entropy)
+    assert gan.code_entropy(3, [4]) == pytest.approx(entropy)
     assert float(out["bound"]) == pytest.approx(entropy - float(continuous + categorical), abs=1e-5)
 
 
@@ -78,7 +78,7 @@ def _correlated(n: int, rho: float = 0.9) -> tuple[torch.Tensor, np.ndarray]:
 def test_minibatch_weighted_tc_is_near_zero_on_independent_codes():
     torch.manual_seed(0)
     samples, means, log_var = _posterior_codes(torch.rand(4096, 5) * 2 - 1, 0.3)
-    assert abs(float(objectives.tc_minibatch_weighted(samples, means, log_var))) < 0.05
+    assert abs(float(losses.tc_minibatch_weighted(samples, means, log_var))) < 0.05
 
 
 def test_minibatch_weighted_tc_matches_the_gaussian_closed_form():
@@ -88,27 +88,27 @@ def test_minibatch_weighted_tc_matches_the_gaussian_closed_form():
     samples, means, log_var = _posterior_codes(means, 0.3)
     # q(c) is then N(0, 0.25 cov + 0.09 I), whose TC has a closed form (about 0.288 nats).
     closed = gaussian_total_correlation_from_cov(0.25 * cov + 0.09 * np.eye(5))
-    estimate = float(objectives.tc_minibatch_weighted(samples, means, log_var))
+    estimate = float(losses.tc_minibatch_weighted(samples, means, log_var))
     assert closed > 0.25
     assert estimate == pytest.approx(closed, abs=0.05)
 
 
 def test_minibatch_weighted_tc_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="one shape"):
-        objectives.tc_minibatch_weighted(torch.zeros(4, 2), torch.zeros(4, 3), torch.zeros(4, 3))
+        losses.tc_minibatch_weighted(torch.zeros(4, 2), torch.zeros(4, 3), torch.zeros(4, 3))
 
 
 def _fit_critic(sample, steps: int = 600) -> float:
     torch.manual_seed(1)
-    critic = objectives.PermutationDiscriminator(5, hidden=64, layers=2)
+    critic = nets.Critic(5, hidden=64, layers=2)
     optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3)
     for _ in range(steps):
-        loss = objectives.permutation_discriminator_loss(critic, sample(512))
+        loss = losses.permutation_discriminator_loss(critic, sample(512))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return float(objectives.tc_density_ratio(critic, sample(20_000)))
+        return float(losses.tc_density_ratio(critic, sample(20_000)))
 
 
 def test_density_ratio_tc_is_near_zero_on_independent_codes():
@@ -123,7 +123,7 @@ def test_density_ratio_tc_matches_the_gaussian_closed_form():
 
 def test_permute_dims_shuffles_each_column_on_its_own():
     codes = torch.arange(40.0).view(10, 4)
-    permuted = objectives.permute_dims(codes, torch.Generator().manual_seed(0))
+    permuted = losses.permute_dims(codes, torch.Generator().manual_seed(0))
     for k in range(4):
         assert sorted(permuted[:, k].tolist()) == codes[:, k].tolist()
     assert not torch.equal(permuted, codes)
@@ -142,33 +142,32 @@ def test_the_permutation_discriminator_update_leaves_generator_and_q_gradients_u
     samples = out["mean"] + torch.randn_like(out["mean"]) * (0.5 * out["log_var"]).exp()
     players = [*model.generator.parameters(), *model.discriminator.head_parameters("q")]
     # The generator's own TC term does reach G and Q (so the check below can fail)...
-    objectives.tc_density_ratio(model.tc_critic, samples).backward(retain_graph=True)
+    losses.tc_density_ratio(model.tc_critic, samples).backward(retain_graph=True)
     before = [p.grad.clone() for p in players]
     assert any(float(g.abs().sum()) > 0 for g in before)
     # ...but T's loss, on the same codes, adds nothing to their gradients.
-    objectives.permutation_discriminator_loss(model.tc_critic, samples).backward()
+    losses.permutation_discriminator_loss(model.tc_critic, samples).backward()
     assert all(torch.equal(p.grad, g) for p, g in zip(players, before))
     assert any(p.grad is not None for p in model.tc_critic.parameters())
 
 
 def test_ground_truth_data_are_named():
     with pytest.raises(ValueError, match="valid names"):
-        ground_truth.load("cifar", "smoke")
+        data.load_ground_truth("cifar", "smoke")
 
 
 @pytest.mark.parametrize("estimator", ["mws", "drt"])
 def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch, estimator):
-    source = ground_truth.load("dsprites-style", "smoke")
     run = GanSettings.for_profile("smoke", estimator=estimator, steps=6, batch_size=8)
     cpu = torch.device("cpu")
-    straight, history = gan.fit_gan(run, source, cpu, tmp_path / "a", progress=False,
-                                    profile="smoke")
+    first = family.train_run(gan.FAMILY, run, "smoke", tmp_path / "a", cpu, progress=False)
+    straight, history = first.model, first.history
     assert set(history.terms) >= {"d_loss", "adversarial", "info_nll", "tc_mws", "total"}
     assert ("tc_drt" in history.terms) == (estimator == "drt")
 
     # Ctrl-C in the middle of the fourth step: the loop finishes that step, checkpoints and
     # stops; the same call again resumes from the checkpoint.
-    original, calls = gan.gan_step, []
+    original, calls = gan_training.gan_step, []
 
     def interrupted(*args, **kwargs):
         inner = original(*args, **kwargs)
@@ -181,12 +180,12 @@ def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch
 
         return step
 
-    monkeypatch.setattr(gan, "gan_step", interrupted)
+    monkeypatch.setattr(gan_training, "gan_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        gan.fit_gan(run, source, cpu, tmp_path / "b", progress=False, profile="smoke")
-    monkeypatch.setattr(gan, "gan_step", original)
-    resumed, again = gan.fit_gan(run, source, cpu, tmp_path / "b", progress=False,
-                                 profile="smoke")
+        family.train_run(gan.FAMILY, run, "smoke", tmp_path / "b", cpu, progress=False)
+    monkeypatch.setattr(gan_training, "gan_step", original)
+    second = family.train_run(gan.FAMILY, run, "smoke", tmp_path / "b", cpu, progress=False)
+    resumed, again = second.model, second.history
     assert again.resumed_from == 4
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
@@ -202,10 +201,10 @@ def test_a_non_finite_loss_names_the_step_and_the_term(monkeypatch):
 
 
 def test_read_factors_recovers_the_factors_of_real_images():
-    source = ground_truth.load("dsprites-style-tied", "smoke")
+    source = data.load_ground_truth("dsprites-style-tied", "smoke")
     factors = source.sample_factors(50, np.random.default_rng(0))
     images = torch.nn.functional.avg_pool2d(source.images(factors), 2)
-    assert np.array_equal(complex_level.read_factors(source, images), factors)
+    assert np.array_equal(gan.read_factors(source, images), factors)
 
 
 def test_plugin_mutual_information_of_a_copy_is_its_entropy():
@@ -215,14 +214,15 @@ def test_plugin_mutual_information_of_a_copy_is_its_entropy():
 
 
 def test_complex_level_reports_both_levels():
-    source = ground_truth.load("dsprites-style-tied", "smoke")
+    source = data.load_ground_truth("dsprites-style-tied", "smoke")
     run = GanSettings.for_profile("smoke", code_dim=2, noise_dim=2, steps=3, batch_size=8,
                                     aligned=("posX", "posY"), labelled=16)
-    model, history = gan.fit_gan(run, source, torch.device("cpu"), progress=False)
+    parts = gan.training_parts(run, source, torch.device("cpu"))
+    model, history = parts.model, family.fit(parts, run.steps, progress=False)
     assert "supervised_nll" in history.terms
-    report = complex_level.complex_level(model, source, num=200, labelled=100)
+    report = gan.complex_level(model, source, num=200, labelled=100)
     with pytest.raises(ValueError, match="labelled < num"):
-        complex_level.complex_level(model, source, num=200, labelled=200)
+        gan.complex_level(model, source, num=200, labelled=200)
     assert report["mi_true"] == pytest.approx(source.mutual_information("posX", "posY"))
     assert report["mi_true"] > 0.5
     assert set(report["readout_r2"]) == set(report["control_r2"]) == {"posX", "posY"}
@@ -250,15 +250,18 @@ class _Drawer(torch.nn.Module):
         factors[:, 4:] = positions.numpy()
         return self.source.images(factors)
 
+    def sample_codes(self, n, device, generator):
+        return (torch.empty(n, 0), torch.rand(n, 2, generator=generator) * 2 - 1, None)
+
     def encode(self, images):
-        read = complex_level.read_factors(self.source, images)[:, 4:]
+        read = gan.read_factors(self.source, images)[:, 4:]
         return torch.as_tensor(2 * read / (self.sizes.numpy() - 1) - 1, dtype=torch.float32)
 
 
 @pytest.mark.parametrize("follows", [True, False])
 def test_the_complex_level_control_fails_when_the_codes_stop_driving_the_images(follows):
-    source = ground_truth.load("dsprites-style-tied", "smoke")
-    report = complex_level.complex_level(_Drawer(source, follows), source, num=300, labelled=100)
+    source = data.load_ground_truth("dsprites-style-tied", "smoke")
+    report = gan.complex_level(_Drawer(source, follows), source, num=300, labelled=100)
     # Q reads real images exactly either way: the readout is perfect, the control is not.
     assert min(report["readout_r2"].values()) > 0.99
     if follows:

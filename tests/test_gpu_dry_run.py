@@ -15,7 +15,8 @@ import pytest
 
 from disentangle import config, runs
 from disentangle.cli import main
-from disentangle.settings import GanSettings, SupervisedSettings
+from disentangle.gan import GanSettings
+from disentangle.supervised import SupervisedSettings
 from tests.book import NOTEBOOKS
 
 pytestmark = pytest.mark.slow

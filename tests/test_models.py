@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from disentangle import objectives, robustness, supervised
+from disentangle import losses, supervised
 from disentangle.data import load_labelled
-from disentangle.models import LOG_VAR_RANGE, VIB, DisenIB, DisTIB, GaussianEncoder
-from disentangle.settings import SupervisedSettings
+from disentangle.nets import LOG_VAR_RANGE, GaussianEncoder
+from disentangle.supervised import VIB, DisenIB, DisTIB, SupervisedSettings
 
 
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
@@ -44,7 +44,7 @@ def test_decoder_trains_a_decides_whether_the_reconstruction_reaches_a(decoder_t
 
     def gradient(term, encoder):
         model.zero_grad()
-        objectives.distib_loss(model(x), x, y, 1e-3, "bernoulli")[term].backward()
+        supervised.distib_loss(model(x), x, y, 1e-3, "bernoulli")[term].backward()
         return sum(p.grad.abs().sum() for p in encoder.parameters() if p.grad is not None)
 
     assert (gradient("reconstruction", model.encoder_a) > 0) == decoder_trains_a
@@ -67,7 +67,7 @@ def test_disenib_sends_each_term_only_where_its_objective_says():
 
     def gradient(term, module):
         model.zero_grad()
-        objectives.disenib_loss(model(x, y), x, y, model.critic, "gaussian")[term].backward()
+        supervised.disenib_loss(model(x, y), x, y, model.critic, "gaussian")[term].backward()
         return sum(p.grad.abs().sum() for p in module.parameters() if p.grad is not None)
 
     # The reconstruction is from S and the label, never from T.
@@ -143,34 +143,34 @@ def test_gaussian_kl_matches_torch():
     torch.manual_seed(0)
     mean, log_var = torch.randn(7, 3), torch.randn(7, 3)
     expected = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(1)
-    assert torch.allclose(objectives.gaussian_kl(mean, log_var), expected, atol=1e-6)
-    assert objectives.gaussian_kl(torch.zeros(2, 4), torch.zeros(2, 4)).abs().max() == 0
+    assert torch.allclose(losses.gaussian_kl(mean, log_var), expected, atol=1e-6)
+    assert losses.gaussian_kl(torch.zeros(2, 4), torch.zeros(2, 4)).abs().max() == 0
 
 
 def test_reconstruction_terms():
     out, target = torch.randn(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
-    gauss = objectives.reconstruction_nll(out, target, "gaussian")
+    gauss = losses.reconstruction_nll(out, target, "gaussian")
     assert torch.allclose(gauss, 0.5 * ((out - target) ** 2).flatten(1).sum(1))
-    bern = objectives.reconstruction_nll(out, target, "bernoulli")
+    bern = losses.reconstruction_nll(out, target, "bernoulli")
     p = torch.sigmoid(out)
     manual = -(target * p.log() + (1 - target) * (1 - p).log()).flatten(1).sum(1)
     assert torch.allclose(bern, manual, atol=1e-5)
     with pytest.raises(ValueError, match="Unknown likelihood"):
-        objectives.reconstruction_nll(out, target, "laplace")
+        losses.reconstruction_nll(out, target, "laplace")
 
 
 def test_distib_loss_is_the_sum_of_its_named_terms():
     torch.manual_seed(0)
     model = DisTIB((1, 8, 8), num_classes=4, dim_a=2, dim_z=3, hidden=8)
     x, y = torch.rand(5, 1, 8, 8), torch.randint(0, 4, (5,))
-    terms = objectives.distib_loss(model(x), x, y, beta=0.3, likelihood="bernoulli",
+    terms = supervised.distib_loss(model(x), x, y, beta=0.3, likelihood="bernoulli",
                                    reconstruction_weight=0.1)
     assert set(terms) == {"total", "reconstruction", "cross_entropy", "kl_a", "kl_z"}
     kl = terms["kl_a"] + terms["kl_z"]
     expected = 0.1 * terms["reconstruction"] + terms["cross_entropy"] + 0.3 * kl
     assert torch.allclose(terms["total"], expected)
     vib = VIB((1, 8, 8), num_classes=4, dim_z=2, hidden=8)
-    v = objectives.vib_loss(vib(x), y, beta=0.5)
+    v = supervised.vib_loss(vib(x), y, beta=0.5)
     assert torch.allclose(v["total"], v["cross_entropy"] + 0.5 * v["kl_z"])
 
 
@@ -185,7 +185,7 @@ def test_fgsm_on_a_threshold_classifier():
         s = 2 * x.flatten(1) - 1
         return torch.cat([-5 * s, 5 * s], dim=1)
 
-    result = robustness.fgsm_accuracy(classify, images, labels, epsilons=(0.0, 0.31, 2.0))
+    result = supervised.fgsm_accuracy(classify, images, labels, epsilons=(0.0, 0.31, 2.0))
     expected = float((signed.abs() > 0.31).float().mean())
     assert result[0.0] == 1.0 and result[2.0] == 0.0
     assert result[0.31] == pytest.approx(expected)
@@ -199,6 +199,6 @@ def test_fgsm_attacks_only_correct_points():
         s = 2 * x.flatten(1) - 1
         return torch.cat([-s, s], dim=1)
 
-    assert robustness.fgsm_accuracy(classify, images, labels, epsilons=(0.1,)) == {0.1: 1.0}
+    assert supervised.fgsm_accuracy(classify, images, labels, epsilons=(0.1,)) == {0.1: 1.0}
     with pytest.raises(ValueError, match="nothing to attack"):
-        robustness.fgsm_accuracy(classify, images[2:], labels[2:], epsilons=(0.1,))
+        supervised.fgsm_accuracy(classify, images[2:], labels[2:], epsilons=(0.1,))

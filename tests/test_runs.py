@@ -8,9 +8,12 @@ import sys
 import pytest
 import torch
 
-from disentangle import objectives, runs, settings, supervised, train
+from disentangle import gan, registry, runs, supervised, train
 from disentangle.cli import main
-from disentangle.settings import GanSettings, SettingsError, SupervisedSettings
+from disentangle.gan import GanSettings
+from disentangle.settings import SettingsError
+from disentangle.supervised import SupervisedSettings
+from disentangle.supervised import objectives as supervised_objectives
 
 TINY = {"steps": 20}
 
@@ -27,7 +30,7 @@ def test_settings_are_checked_by_name_type_and_value():
     with pytest.raises(SettingsError, match="Unknown setting 'stepz' for distib; valid ones"):
         SupervisedSettings.for_profile("smoke", stepz=3)
     with pytest.raises(SettingsError, match="belongs to infogan, tcgan, not to distib"):
-        SupervisedSettings.for_profile("smoke", estimator="drt")
+        registry.build_settings("distib", "smoke", estimator="drt")
     with pytest.raises(SettingsError, match="steps='many' is not of the right type: give int"):
         SupervisedSettings(steps="many")
     with pytest.raises(SettingsError, match="activation='tanh' is not valid; valid values"):
@@ -45,18 +48,18 @@ def test_settings_are_checked_by_name_type_and_value():
     with pytest.raises(SettingsError, match="no TC penalty"):
         GanSettings(model="infogan", tc_weight=0.1)
     # TC-GAN's default penalty keeps the reference settings' ratio to the information weight.
-    reference = settings.REFERENCE_INFO_WEIGHT
+    reference = gan.REFERENCE_INFO_WEIGHT
     assert GanSettings(estimator="drt", info_weight=reference).tc_weight == pytest.approx(
-        settings.TC_WEIGHTS["drt"])
+        gan.TC_WEIGHTS["drt"])
     assert GanSettings(estimator="mws", info_weight=1.0).tc_weight == pytest.approx(
-        settings.TC_WEIGHTS["mws"] / reference)
+        gan.TC_WEIGHTS["mws"] / reference)
     assert GanSettings(model="infogan").tc_weight == 0.0
     assert SupervisedSettings(beta=1).beta == 1.0 and isinstance(SupervisedSettings(beta=1).beta,
                                                                  float)
 
 
 def test_the_paper_preset_gives_each_model_what_it_has_and_yields_to_explicit_settings():
-    paper = settings.PAPER
+    paper = supervised.PAPER
     for model in SupervisedSettings.MODELS:
         run = SupervisedSettings.for_profile("cpu", "paper", model=model, data="mnist-5k")
         assert (run.depth, run.activation, run.hidden) == (3, "leaky_relu", paper["cpu"]["hidden"])
@@ -76,18 +79,18 @@ def test_the_paper_preset_gives_each_model_what_it_has_and_yields_to_explicit_se
 
 
 def test_assignments_parse_to_the_fields_types():
-    parsed = settings.parse_assignments(
+    parsed = registry.parse_assignments(
         "tcgan", ["tc_weight=0.02", "aligned=posX,posY", "labelled=64", "categorical=10",
                   "estimator=drt"])
     assert parsed == {"tc_weight": 0.02, "aligned": ("posX", "posY"), "labelled": 64,
                       "categorical": (10,), "estimator": "drt"}
-    parsed = settings.parse_assignments("distib", ["separate=false", "label=scale"])
+    parsed = registry.parse_assignments("distib", ["separate=false", "label=scale"])
     assert parsed == {"separate": False, "label": "scale"}
-    assert settings.parse_assignments("tcgan", ["tc_weight=none"]) == {"tc_weight": None}
+    assert registry.parse_assignments("tcgan", ["tc_weight=none"]) == {"tc_weight": None}
     with pytest.raises(SettingsError, match="give float"):
-        settings.parse_assignments("distib", ["beta=large"])
+        registry.parse_assignments("distib", ["beta=large"])
     with pytest.raises(SettingsError, match="NAME=VALUE"):
-        settings.parse_assignments("distib", ["beta"])
+        registry.parse_assignments("distib", ["beta"])
 
 
 def test_settings_round_trip_through_json():
@@ -141,8 +144,7 @@ def test_set_round_trip_the_folder_run_json_and_metrics_agree(tmp_path, monkeypa
     metrics = json.loads((folder / "metrics.json").read_text())
     assert record["settings"] == metrics["settings"] == expected.as_dict()
     assert record["differing_from_profile"] == {"beta": 0.004, "steps": 20, "dim_a": 4}
-    assert metrics["fingerprint"] == record["fingerprint"] == runs.training_fingerprint(
-        "supervised")
+    assert metrics["fingerprint"] == record["fingerprint"] == supervised.FAMILY.fingerprint()
     assert record["git_revision"] is None or len(record["git_revision"]) >= 40
     assert "--set beta=0.004" in metrics["command"]
 
@@ -187,8 +189,8 @@ def test_a_non_finite_loss_reaches_the_command_line_as_one_line(tmp_path, monkey
         return {**terms, "kl_z": terms["kl_z"] * float("nan"),
                 "total": terms["total"] * float("nan")}
 
-    real = objectives.distib_loss
-    monkeypatch.setattr(objectives, "distib_loss", blown)
+    real = supervised.distib_loss
+    monkeypatch.setattr(supervised_objectives, "distib_loss", blown)
     code, said = _train(["distib", "--data", "digits", "--out", str(tmp_path / "nan")], capsys)
     assert code == 2 and said.err.count("\n") == 1
     assert "Non-finite loss at step 0: term(s) kl_z, total" in said.err
@@ -213,13 +215,13 @@ def test_a_change_to_a_model_module_marks_a_finished_run_stale(tmp_path, monkeyp
                                      progress=False, **TINY)
     assert first.trained
     trained_by = runs.read_record(out)["fingerprint"]
-    # The same library with one edit to models.py, as after a change in src/.
+    # The same library with one edit to the family's networks, as after a change in src/.
     edited = tmp_path / "library"
     shutil.copytree(runs.PACKAGE, edited, ignore=shutil.ignore_patterns("__pycache__"))
-    with open(edited / "models.py", "a") as source:
+    with open(edited / "supervised" / "networks.py", "a") as source:
         source.write("\n# an edit that keeps every tensor shape\n")
     monkeypatch.setattr(runs, "PACKAGE", edited)
-    assert runs.training_fingerprint("supervised") != trained_by
+    assert supervised.FAMILY.fingerprint() != trained_by
 
     kept = supervised.load_or_train("distib", "digits", profile="smoke", out_dir=out,
                                     progress=False, load_stale=True, **TINY)
@@ -230,7 +232,7 @@ def test_a_change_to_a_model_module_marks_a_finished_run_stale(tmp_path, monkeyp
     assert again.trained
     said = capsys.readouterr().err
     assert f"{out} holds a stale run" in said and "training the run asked for" in said
-    assert runs.read_record(out)["fingerprint"] == runs.training_fingerprint("supervised")
+    assert runs.read_record(out)["fingerprint"] == supervised.FAMILY.fingerprint()
     aside = out / f"stale-{trained_by}"
     assert (aside / train.CHECKPOINT).exists() and (aside / "run.json").exists()
 
@@ -263,7 +265,7 @@ def test_load_stale_warns(tmp_path, monkeypatch):
     out = tmp_path / "run"
     supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
                              **TINY)
-    monkeypatch.setattr(runs, "training_fingerprint", lambda family: "0123456789ab")
+    monkeypatch.setattr(runs, "fingerprint", lambda sources, package=None: "0123456789ab")
     with pytest.warns(UserWarning, match="trained by other code .* loading it anyway"):
         supervised.load_or_train("vib", "digits", profile="smoke", out_dir=out, progress=False,
                                  load_stale=True, **TINY)
@@ -298,16 +300,11 @@ class PickledNote:
 
 
 def test_gan_runs_go_through_the_store(tmp_path):
-    from disentangle import gan, ground_truth
+    from disentangle import family, gan
 
-    source = ground_truth.load("dsprites-style", "smoke")
+    cpu = torch.device("cpu")
     chosen = GanSettings.for_profile("smoke", steps=2, batch_size=8)
-    gan.fit_gan(chosen, source, torch.device("cpu"), tmp_path, progress=False, profile="smoke")
+    family.train_run(gan.FAMILY, chosen, "smoke", tmp_path, cpu, progress=False)
     other = GanSettings.for_profile("smoke", steps=2, batch_size=8, code_dim=4)
     with pytest.raises(ValueError, match=r"code_dim \(5 here, 4 asked\)"):
-        gan.fit_gan(other, source, torch.device("cpu"), tmp_path, progress=False,
-                    profile="smoke")
-    tied = ground_truth.load("dsprites-style-tied", "smoke")
-    with pytest.raises(ValueError, match="the images come from"):
-        gan.fit_gan(chosen, tied, torch.device("cpu"), tmp_path / "b", progress=False,
-                    profile="smoke")
+        family.train_run(gan.FAMILY, other, "smoke", tmp_path, cpu, progress=False)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle import codes, data, runs, supervised
-from disentangle.settings import SupervisedSettings
+from disentangle import data, runs, supervised, train
+from disentangle.supervised import SupervisedSettings
+from disentangle.supervised import evaluation as supervised_evaluation
 
 KEYS = {
     "accuracy_a", "probe_label_from_a", "probe_label_from_z", "probe_nuisance_from_a",
@@ -26,9 +27,10 @@ def distib_digits(tmp_path_factory):
 
 
 def test_distib_run_writes_every_metric(distib_digits):
-    out, metrics = distib_digits
-    assert KEYS <= set(metrics)
-    rows = codes.probe_table(metrics).splitlines()
+    out, result = distib_digits
+    metrics = result["metrics"]
+    assert KEYS <= set(metrics) | set(result)
+    rows = supervised.probe_table(metrics).splitlines()
     # two header lines, then the label and every nuisance factor, each read from A and from Z
     assert len(rows) == 2 + 2 * (1 + len(metrics["nuisance_chance"]))
     z_row = next(row for row in rows if row.startswith("label from Z")).split()[3:]
@@ -37,8 +39,8 @@ def test_distib_run_writes_every_metric(distib_digits):
          metrics["probe_label_from_z_mlp"], metrics["probe_label_from_z_sampled_mlp"],
          metrics["chance"]], abs=5e-4)
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert on_disk["accuracy_a"] == metrics["accuracy_a"]
-    assert set(on_disk["fgsm"]) == {"0.1", "0.2", "0.3"}
+    assert on_disk["metrics"]["accuracy_a"] == metrics["accuracy_a"]
+    assert set(on_disk["metrics"]["fgsm"]) == {"0.1", "0.2", "0.3"}
     assert on_disk["environment"]["torch"] == torch.__version__
     history = json.loads((out / "history.json").read_text())
     assert {"reconstruction", "cross_entropy", "kl_a", "kl_z", "total"} <= set(history["terms"])
@@ -50,7 +52,7 @@ def test_distib_run_writes_every_metric(distib_digits):
 
 
 def test_a_finished_run_resumes_without_training_again(distib_digits, monkeypatch):
-    out, metrics = distib_digits
+    out, result = distib_digits
     stamp = (out / "checkpoint.pt").stat().st_mtime_ns
 
     def no_step(*args, **kwargs):
@@ -59,11 +61,11 @@ def test_a_finished_run_resumes_without_training_again(distib_digits, monkeypatc
         return step
 
     # Any step the loaded run took would now raise.
-    monkeypatch.setattr(supervised.train, "gradient_step", no_step)
+    monkeypatch.setattr(train, "gradient_step", no_step)
     again = supervised.run("distib", "digits", profile="smoke", seed=0, out_dir=out,
                            progress=False, steps=60)
-    assert again["accuracy_a"] == metrics["accuracy_a"]
-    assert again["train_seconds"] == metrics["train_seconds"]  # the recorded training time
+    assert again["metrics"]["accuracy_a"] == result["metrics"]["accuracy_a"]
+    assert again["train_seconds"] == result["train_seconds"]  # the recorded training time
     assert (out / "checkpoint.pt").stat().st_mtime_ns == stamp
 
 
@@ -97,9 +99,9 @@ def test_sampled_probes_see_only_what_survives_the_posterior_noise(monkeypatch):
     mean[np.arange(len(labels)), labels] = 3.0
     mean[:, 3] = 0.01 * scale
     coded = {"mean_a": mean, "log_var_a": np.zeros_like(mean), "logits": mean[:, :3]}
-    monkeypatch.setattr(codes, "encode_test", lambda model, data: coded)
-    vib = codes.VIB(labelled.image_shape, 3, dim_z=4, hidden=16)
-    metrics = codes.evaluate_model(vib, labelled, seed=0, fgsm_points=8)
+    monkeypatch.setattr(supervised_evaluation, "encode_test", lambda model, data: coded)
+    vib = supervised.VIB(labelled.image_shape, 3, dim_z=4, hidden=16)
+    metrics = supervised.evaluate_model(vib, labelled, seed=0, fgsm_points=8)
     chance = metrics["nuisance_chance"]["scale"]
     assert metrics["probe_nuisance_from_a"]["scale"] > chance + 0.5
     assert metrics["probe_nuisance_from_a_sampled"]["scale"] < chance + 0.1
@@ -114,10 +116,10 @@ def test_a_network_probe_reads_what_no_direction_of_the_code_shows():
     points = np.random.default_rng(0).standard_normal((2000, 2))
     outside = (np.linalg.norm(points, axis=1) > 1.18).astype(int)  # about half the points
     majority = max(outside.mean(), 1 - outside.mean())
-    assert codes.probe(points, outside) < majority + 0.05
-    assert codes.probe(points, outside, reader="mlp") > 0.95
+    assert supervised.probe(points, outside) < majority + 0.05
+    assert supervised.probe(points, outside, reader="mlp") > 0.95
     with pytest.raises(ValueError, match="Unknown probe reader 'tree'; valid readers are linear"):
-        codes.probe(points, outside, reader="tree")
+        supervised.probe(points, outside, reader="tree")
 
 
 def test_bad_labelled_data_are_named():
@@ -151,7 +153,7 @@ def test_load_or_train_trains_once_then_loads(tmp_path):
                                      progress=False)
     assert not again.trained and not again.model.training
     assert again.history.steps == first.history.steps and again.out_dir == out
-    images = first.labelled.test_images(0, 32)
+    images = first.data.test_images(0, 32)
     with torch.no_grad():
         torch.testing.assert_close(again.model.classify(images), first.model.classify(images))
 
@@ -179,9 +181,9 @@ def test_load_or_train_loads_what_the_command_line_wrote(tmp_path):
     assert torch.nn.LeakyReLU in {type(layer) for layer in loaded.model.modules()}
     metrics = json.loads((out / "metrics.json").read_text())
     assert "depth=1" in metrics["command"]
-    coded = codes.encode_test(loaded.model, loaded.labelled)
-    accuracy = (coded["logits"].argmax(1) == loaded.labelled.y_test.cpu().numpy()).mean()
-    assert accuracy == pytest.approx(metrics["accuracy_a"])
+    coded = supervised.encode_test(loaded.model, loaded.data)
+    accuracy = (coded["logits"].argmax(1) == loaded.data.y_test.cpu().numpy()).mean()
+    assert accuracy == pytest.approx(metrics["metrics"]["accuracy_a"])
     # A ReLU model has the same shapes: only the recorded settings keep it from loading this one.
     with pytest.raises(ValueError, match=r"activation \('leaky_relu' here, 'relu' asked\)"):
         supervised.load_or_train("distib", "digits", profile="smoke", seed=2, out_dir=out,
@@ -258,23 +260,23 @@ def row_column_data(n: int = 80, seed: int = 0) -> data.LabelledData:
 
 def test_swap_scores_tell_a_working_split_from_a_label_drawn_from_z():
     data = row_column_data()
-    split = codes.swap_scores(RowColumnModel(), data, n_pairs=40)
+    split = supervised.swap_scores(RowColumnModel(), data, n_pairs=40)
     assert split["label_follows_a"] == split["follows_a"] == split["reconstructed"] == 1.0
     assert split["follows_z"] == 0.0
     assert split["centre_x_follows_z"] == pytest.approx(1.0)
     assert abs(split["centre_x_follows_a"]) < 0.2
-    leaky = codes.swap_scores(RowColumnModel(z_holds_label=True), data, n_pairs=40)
+    leaky = supervised.swap_scores(RowColumnModel(z_holds_label=True), data, n_pairs=40)
     assert leaky["follows_a"] == 0.0 and leaky["follows_z"] == 1.0
     assert leaky["reconstructed"] == 1.0
     with pytest.raises(ValueError, match="smaller n_pairs"):
-        codes.swap_scores(RowColumnModel(), data, n_pairs=41)
+        supervised.swap_scores(RowColumnModel(), data, n_pairs=41)
 
 
 def test_an_independent_judge_sees_through_swaps_that_game_the_models_classifier():
     data = row_column_data()
-    fooled = codes.swap_scores(GamedModel(), data, n_pairs=40)
+    fooled = supervised.swap_scores(GamedModel(), data, n_pairs=40)
     assert fooled["follows_a"] == 1.0 and fooled["follows_z"] == 0.0
-    judged = codes.swap_scores(GamedModel(), data, n_pairs=40, judge=RowColumnModel().classify)
+    judged = supervised.swap_scores(GamedModel(), data, n_pairs=40, judge=RowColumnModel().classify)
     assert judged["follows_a"] == 0.0 and judged["follows_z"] == 1.0
     assert judged["reconstructed"] == 1.0
 

@@ -2,6 +2,7 @@
 schedule, FactorVAE's discriminator kept off the encoder, training that resumes exactly, the run
 store, the command line and bad settings."""
 
+import dataclasses
 import json
 import math
 import os
@@ -10,10 +11,11 @@ import signal
 import pytest
 import torch
 
-from disentangle import ground_truth, metrics, objectives, studies, train, vae
+from disentangle import data, family, losses, metrics, nets, studies, train, vae
 from disentangle.cli import main
-from disentangle.models import VAE
-from disentangle.settings import SettingsError, VaeSettings
+from disentangle.settings import SettingsError
+from disentangle.vae import VAE, VaeSettings
+from disentangle.vae import training as vae_training
 
 CPU = torch.device("cpu")
 
@@ -30,7 +32,7 @@ def _outputs(n=64, dims=3, seed=0):
 def test_the_elbo_terms_match_their_closed_forms():
     out = _outputs()
     x = (torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5).float()
-    terms = objectives.vae_loss(out, x, "vae")
+    terms = vae.vae_loss(out, x, "vae")
     p = torch.sigmoid(out["logits"])
     nll = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1).mean()
     var = out["log_var"].exp()
@@ -45,31 +47,31 @@ def test_the_kl_term_matches_a_monte_carlo_estimate():
     mean, log_var = torch.tensor([[0.7, -1.2]]), torch.tensor([[-0.5, 0.4]])
     samples = mean + torch.exp(0.5 * log_var) * torch.randn(200_000, 2,
                                                             generator=torch.Generator().manual_seed(0))
-    log_q = objectives.gaussian_log_density(samples, mean, log_var).sum(1)
-    log_p = objectives.gaussian_log_density(samples, torch.zeros(2), torch.zeros(2)).sum(1)
+    log_q = losses.gaussian_log_density(samples, mean, log_var).sum(1)
+    log_p = losses.gaussian_log_density(samples, torch.zeros(2), torch.zeros(2)).sum(1)
     estimate = (log_q - log_p).mean().item()
-    assert objectives.gaussian_kl(mean, log_var).item() == pytest.approx(estimate, abs=0.01)
+    assert losses.gaussian_kl(mean, log_var).item() == pytest.approx(estimate, abs=0.01)
 
 
 def test_each_model_weighs_its_regulariser_as_its_paper_does():
     out = _outputs()
     x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(2))
-    base = objectives.vae_loss(out, x, "vae")
+    base = vae.vae_loss(out, x, "vae")
     recon, kl, tc = base["reconstruction"], base["kl"], base["tc"]
-    beta = objectives.vae_loss(out, x, "betavae", beta=4.0)["total"]
+    beta = vae.vae_loss(out, x, "betavae", beta=4.0)["total"]
     assert beta.item() == pytest.approx((recon + 4 * kl).item(), rel=1e-6)
-    tcvae = objectives.vae_loss(out, x, "btcvae", beta=6.0)["total"]
+    tcvae = vae.vae_loss(out, x, "btcvae", beta=6.0)["total"]
     assert tcvae.item() == pytest.approx((recon + kl + 5 * tc).item(), rel=1e-6)
-    annealed = objectives.vae_loss(out, x, "annealedvae", gamma=1000.0, capacity=2.0)["total"]
+    annealed = vae.vae_loss(out, x, "annealedvae", gamma=1000.0, capacity=2.0)["total"]
     assert annealed.item() == pytest.approx((recon + 1000 * (kl - 2.0).abs()).item(), rel=1e-6)
-    critic = objectives.PermutationDiscriminator(3)
-    factor = objectives.vae_loss(out, x, "factorvae", gamma=30.0, critic=critic)
-    drt = objectives.tc_density_ratio(critic, out["sample"])
+    critic = nets.Critic(3)
+    factor = vae.vae_loss(out, x, "factorvae", gamma=30.0, critic=critic)
+    drt = losses.tc_density_ratio(critic, out["sample"])
     assert factor["total"].item() == pytest.approx((recon + kl + 30 * drt).item(), rel=1e-6)
     with pytest.raises(ValueError, match="permutation discriminator"):
-        objectives.vae_loss(out, x, "factorvae", gamma=30.0)
+        vae.vae_loss(out, x, "factorvae", gamma=30.0)
     with pytest.raises(ValueError, match="Unknown VAE"):
-        objectives.vae_loss(out, x, "wae")
+        vae.vae_loss(out, x, "wae")
 
 
 def test_the_capacity_rises_linearly_then_holds():
@@ -91,21 +93,22 @@ def test_the_network_takes_each_image_size_and_encodes_means():
 
 
 def test_factorvae_discriminator_update_leaves_the_encoder_untouched():
-    source = ground_truth.load("dsprites-style", "smoke")
+    source = data.load_ground_truth("dsprites-style", "smoke")
     run = VaeSettings.for_profile("smoke", model="factorvae", steps=1, batch_size=8)
-    model, state, step, next_batch, _ = vae.training_parts(run, source, CPU)
-    original = objectives.permutation_discriminator_loss
+    parts = vae.training_parts(run, source, CPU)
+    model, state, step, next_batch = parts.model, parts.state, parts.step, parts.batches
+    original = losses.permutation_discriminator_loss
     seen = {}
 
     def spy(critic, codes, generator=None):
         seen["grads"] = [p.grad.clone() for p in model.parameters() if p.grad is not None]
         return original(critic, codes, generator)
 
-    objectives.permutation_discriminator_loss = spy
+    losses.permutation_discriminator_loss = spy
     try:
         step(next_batch())
     finally:
-        objectives.permutation_discriminator_loss = original
+        losses.permutation_discriminator_loss = original
     after = [p.grad for p in model.parameters() if p.grad is not None]
     assert seen["grads"] and all(torch.equal(a, b) for a, b in zip(seen["grads"], after))
     assert any(p.grad is not None for p in state["critic"].parameters())
@@ -113,20 +116,20 @@ def test_factorvae_discriminator_update_leaves_the_encoder_untouched():
 
 @pytest.mark.parametrize("model_name", ["factorvae", "annealedvae"])
 def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch, model_name):
-    source = ground_truth.load("dsprites-style", "smoke")
     run = VaeSettings.for_profile("smoke", model=model_name, steps=6, batch_size=8)
-    straight, history = vae.fit_vae(run, source, CPU, tmp_path / "a", progress=False,
-                                    profile="smoke")
+    first = family.train_run(vae.FAMILY, run, "smoke", tmp_path / "a", CPU, progress=False)
+    straight, history = first.model, first.history
     assert {"reconstruction", "kl", "tc", "total"} <= set(history.terms)
     assert ("critic_loss" in history.terms) == (model_name == "factorvae")
     assert int(straight.steps_seen) == 6
 
     # Ctrl-C in the middle of the fourth step: the loop finishes it, checkpoints and stops; the
     # same call again resumes from there and runs steps 5 and 6 only.
-    original, calls = vae.training_parts, []
+    calls = []
 
     def interrupted(*args, **kwargs):
-        model, state, inner, next_batch, generators = original(*args, **kwargs)
+        parts = vae.training_parts(*args, **kwargs)
+        inner = parts.step
 
         def step(batch):
             calls.append(1)
@@ -134,14 +137,14 @@ def test_training_resumes_exactly_where_it_was_interrupted(tmp_path, monkeypatch
                 os.kill(os.getpid(), signal.SIGINT)
             return inner(batch)
 
-        return model, state, step, next_batch, generators
+        return dataclasses.replace(parts, step=step)
 
-    monkeypatch.setattr(vae, "training_parts", interrupted)
+    stopping = dataclasses.replace(vae.FAMILY, build=interrupted)
     with pytest.raises(KeyboardInterrupt):
-        vae.fit_vae(run, source, CPU, tmp_path / "b", progress=False, profile="smoke")
+        family.train_run(stopping, run, "smoke", tmp_path / "b", CPU, progress=False)
     calls.clear()
-    resumed, again = vae.fit_vae(run, source, CPU, tmp_path / "b", progress=False,
-                                 profile="smoke")
+    second = family.train_run(stopping, run, "smoke", tmp_path / "b", CPU, progress=False)
+    resumed, again = second.model, second.history
     assert again.resumed_from == 4 and len(calls) == 2
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
@@ -192,9 +195,9 @@ def test_cli_trains_a_vae_through_the_store(tmp_path, monkeypatch, capsys):
 
 
 def test_a_non_finite_loss_names_the_step_and_the_term(monkeypatch):
-    source = ground_truth.load("dsprites-style", "smoke")
+    source = data.load_ground_truth("dsprites-style", "smoke")
     run = VaeSettings.for_profile("smoke", model="betavae", steps=2, batch_size=8)
-    monkeypatch.setattr(ground_truth, "resize",
+    monkeypatch.setattr(vae_training, "resize",
                         lambda images, size: torch.full((len(images), 1, size, size), math.nan))
     with pytest.raises(train.NonFiniteLossError, match=r"step 0: term\(s\) total"):
-        vae.fit_vae(run, source, CPU, progress=False)
+        family.fit(vae.training_parts(run, source, CPU), run.steps, progress=False)

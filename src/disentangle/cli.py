@@ -13,6 +13,8 @@
 - ``bench`` times training steps the public-code way and the book's way (see
   :mod:`disentangle.bench`);
 - ``time-study`` times the study machinery (see :func:`disentangle.bench.time_studies`);
+- ``restamp`` carries finished runs across a change of code proved to change no number
+  (:func:`disentangle.runs.restamp`);
 - ``time-evaluate`` times :func:`disentangle.metrics.evaluate` with its defaults, once per DCI
   classifier.
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, models, settings
+from disentangle import config, data, nets, registry
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -98,37 +100,31 @@ SHORTHANDS = {
 
 
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import gan, runs, supervised, vae
+    from disentangle import family, registry, runs
 
     profile = config.resolve_profile(args.profile)
-    chosen = settings.parse_assignments(args.model, args.set or [])
+    chosen = registry.parse_assignments(args.model, args.set or [])
     named = sorted(set(chosen) & {"model", "data", "seed"})
     if named:
         raise ValueError(f"--set {named[0]}=... is given by the command's own argument: use "
                          "MODEL, --data and --seed.")
     for flag, name in SHORTHANDS.items():
         if getattr(args, flag) is not None:
-            settings.check_names(settings.family(args.model), {name: None}, args.model)
+            registry.check_names(args.model, [name])
             chosen[name] = getattr(args, flag)
-    if args.preset:
-        chosen["preset"] = args.preset
     # Built here, before anything loads or trains, so that a bad setting costs nothing.
-    asked = settings.family(args.model).for_profile(
-        profile, model=args.model, data=args.data, seed=args.seed, **chosen
-    )
+    asked = registry.build_settings(args.model, profile, args.preset, data=args.data,
+                                    seed=args.seed, **chosen)
     out = Path(args.out) if args.out else runs.default_dir(asked, profile, root=".")
-    common = dict(profile=profile, seed=args.seed, out_dir=out, device=args.device,
-                  progress=not args.quiet, load_stale=args.load_stale, **chosen)
-    if args.model in gan.MODELS + vae.MODELS:
-        family_run = gan.run if args.model in gan.MODELS else vae.run
-        _, _, metrics = family_run(args.model, args.data, **common)
-        shown = {k: v for k, v in metrics["metrics"].items() if isinstance(v, float)}
-    else:
-        metrics = supervised.run(args.model, args.data, **common)
-        shown = {k: v for k, v in metrics.items()
-                 if k not in ("environment", "settings", "run_dir")}
-        if asked.paper_beta is not None:  # the scale the DisTIB paper's beta is on
-            shown["paper_beta"] = asked.paper_beta
+    _, result = family.run(registry.family_of(args.model), asked, profile, out,
+                           config.get_device(args.device), progress=not args.quiet,
+                           load_stale=args.load_stale)
+    shown = {k: v for k, v in result["metrics"].items()
+             if isinstance(v, float) or (isinstance(v, dict) and v
+                                          and all(isinstance(x, float) for x in v.values()))}
+    paper_beta = getattr(asked, "paper_beta", None)
+    if paper_beta is not None:  # the scale the DisTIB paper's beta is on
+        shown["paper_beta"] = paper_beta
     written = out / "metrics.json"
     # The record says how to reproduce it.
     record = json.loads(written.read_text())
@@ -198,6 +194,18 @@ def _time_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restamp(args: argparse.Namespace) -> int:
+    from disentangle import runs
+
+    check = json.loads(Path(args.check).read_text())
+    store = Path(args.store) if args.store else runs.repository_root()
+    results = Path(args.results) if args.results else config.data_dir() / "results"
+    counts = runs.restamp(check, store, results)
+    print(f"restamped {counts['run_folders']} run folders under {store / 'runs'} and "
+          f"{counts['study_runs']} study runs in {results}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m disentangle", description="The book's tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -222,11 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "the model's family is set with --set NAME=VALUE (repeatable); the other "
                     "setting flags are shorthands for --set.",
     )
-    fit.add_argument("model", choices=list(settings.FAMILIES))
+    fit.add_argument("model", choices=list(registry.models()))
     fit.add_argument("--data", default="dsprites-style",
-                     help="distib, twostep, vib, disenib: dsprites-style, dsprites-style-upright, "
-                          "styled-digits, digits, mnist, mnist-5k or fashion-mnist; GANs and "
-                          "VAEs: dsprites-style, dsprites-style-tied or styled-digits")
+                     help="; ".join(f"{', '.join(fam.models)}: {', '.join(fam.data)}"
+                                    for fam in registry.FAMILIES)
+                     + f" ({data.registry.help_text()})")
     fit.add_argument("--profile", help="smoke, cpu or gpu (default: automatic)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -238,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="distib, twostep, vib: weight of the KL terms (--set beta=)")
     fit.add_argument("--preset", help="distib, twostep, vib, disenib: a named set of settings "
                                       "(paper: the DisTIB paper's configuration), before --set")
-    fit.add_argument("--activation", choices=list(models.ACTIVATIONS),
+    fit.add_argument("--activation", choices=list(nets.ACTIVATIONS),
                      help="supervised models: every layer's activation (--set activation=)")
     fit.add_argument("--estimator", choices=["mws", "drt"],
                      help="tcgan: total-correlation estimator (--set estimator=)")
@@ -309,6 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cost.add_argument("--out", help="JSON record (default: data/results/study_overhead_cpu.json)")
     cost.set_defaults(run=_time_study)
+    stamp = commands.add_parser(
+        "restamp", help="carry finished runs across a code change proved to change no number",
+        description="Read the record of tools/same_numbers.py compare (seed 0 of every group of "
+                    "every recorded study, trained by the old and the new code on one machine, "
+                    "every number equal) and stamp the runs the old code made with the new "
+                    "code's fingerprints, so that they stay current. Refused unless every number "
+                    "matched; runs of any other code stay stale.",
+    )
+    stamp.add_argument("check", help="the comparison record, e.g. data/results/same_numbers_*.json")
+    stamp.add_argument("--store", help="folder whose runs/ holds the runs (default: the "
+                                       "repository)")
+    stamp.add_argument("--results", help="folder of the study results files (default: "
+                                         "data/results)")
+    stamp.set_defaults(run=_restamp)
     return parser
 
 

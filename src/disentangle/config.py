@@ -37,7 +37,6 @@ DRY_RUN_STEPS = 2
 DRY_RUN_BATCH = 8
 
 T = TypeVar("T")
-S = TypeVar("S")
 
 
 class ProfileError(ValueError):
@@ -86,16 +85,6 @@ def by_profile(profile: str, *, smoke: T, cpu: T, gpu: T) -> T:
     if chosen == "gpu" and dry_run():
         return smoke
     return {"smoke": smoke, "cpu": cpu, "gpu": gpu}[chosen]
-
-
-def settings(kind: type[S], sized: dict, overrides: dict, what: str = "settings") -> S:
-    """The dataclass ``kind`` built from a profile's ``sized`` fields with ``overrides`` on top;
-    an override that names no field raises an error listing the valid ones."""
-    fields = kind.__dataclass_fields__
-    unknown = set(overrides) - set(fields)
-    if unknown:
-        raise ValueError(f"Unknown {what} {sorted(unknown)}; valid ones are {', '.join(fields)}.")
-    return kind(**{**sized, **overrides})
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:

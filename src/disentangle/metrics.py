@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 # The Gaussian total correlation has one implementation, in estimators; evaluate() reports it
 # among the unsupervised scores, so both its names belong to this module's interface too.
+from disentangle import config
 from disentangle.estimators import (
     gaussian_total_correlation,
     gaussian_total_correlation_from_cov,  # noqa: F401 (re-exported)
@@ -722,6 +723,19 @@ SCORES = (
     "beta_vae_eval", "factor_vae_train", "factor_vae_eval", "factor_vae_active_dims",
     "gaussian_total_correlation", "mean_pairwise_mi",
 )
+
+
+def protocol(profile: str) -> dict:
+    """The sizes :func:`evaluate` scores a trained run with in ``profile``: disentanglement_lib's
+    defaults in gpu, fewer points (and so noisier scores, recorded with the result) in cpu, and in
+    smoke (and a dry run) just enough to exercise every metric."""
+    return config.by_profile(
+        profile,
+        smoke={"num_train": 200, "num_test": 100, "batch_size": 16, "num_variance_estimate": 200,
+               "dci_classifier": "hist"},
+        cpu={"num_train": 2000, "num_test": 1000, "batch_size": 32, "num_variance_estimate": 2000},
+        gpu={},
+    )
 
 
 def evaluate(

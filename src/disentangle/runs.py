@@ -31,31 +31,13 @@ from importlib import metadata
 from pathlib import Path
 
 from disentangle import config
-from disentangle.settings import GanSettings, Settings, VaeSettings
+from disentangle.settings import Settings
 
 RECORD = "run.json"
 #: The files a run writes to its folder: all that setting a stale run aside moves. A study's
 #: ``log.txt`` stays: it logs every attempt at the folder's run, stale ones included.
 RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png")
 PACKAGE = Path(__file__).resolve().parent
-#: The sources that define what a run of each family trains: data, networks, objective, loop,
-#: settings, and the family's own module.
-TRAINING_SOURCES = ("data", "models.py", "objectives.py", "train.py", "settings.py")
-FAMILY_SOURCES = {
-    "supervised": ("supervised.py",),
-    "gan": ("gan.py", "ground_truth.py"),
-    "vae": ("vae.py", "ground_truth.py"),
-}
-#: The sources that define a family's evaluation: a recorded score is recomputed when they change.
-EVALUATION_SOURCES = {
-    "supervised": ("codes.py", "estimators.py", "robustness.py"),
-    "gan": ("metrics.py", "evaluation.py", "complex_level.py"),
-    "vae": ("metrics.py", "evaluation.py"),
-}
-
-
-class StaleRunError(RuntimeError):
-    """A run folder holds a run trained by other code."""
 
 
 def fingerprint(sources: tuple[str, ...], package: Path | None = None) -> str:
@@ -70,23 +52,6 @@ def fingerprint(sources: tuple[str, ...], package: Path | None = None) -> str:
             digest.update(path.relative_to(package).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
-
-
-def training_fingerprint(family: str) -> str:
-    """The fingerprint of the code that trains a run of ``family`` (``supervised`` or ``gan``)."""
-    return fingerprint(TRAINING_SOURCES + FAMILY_SOURCES[family])
-
-
-def evaluation_fingerprint(family: str) -> str:
-    """The fingerprint of the code that evaluates a run of ``family``."""
-    return fingerprint(EVALUATION_SOURCES[family])
-
-
-def family_of(settings: Settings) -> str:
-    """``supervised``, ``gan`` or ``vae``: which family's sources define the run."""
-    if isinstance(settings, GanSettings):
-        return "gan"
-    return "vae" if isinstance(settings, VaeSettings) else "supervised"
 
 
 def repository_root() -> Path:
@@ -115,9 +80,9 @@ def default_dir(settings: Settings, profile: str, root: str | Path | None = None
     return store / name if config.learns(profile) else store / "dry-run" / name
 
 
-def record(settings: Settings, profile: str) -> dict:
-    """What ``run.json`` holds for a run of ``settings`` made now."""
-    family = family_of(settings)
+def record(settings: Settings, profile: str, family: str, code: str) -> dict:
+    """What ``run.json`` holds for a run of ``settings`` of ``family`` made now by the training
+    code of fingerprint ``code``."""
     try:
         version = metadata.version("disentangle")
     except metadata.PackageNotFoundError:
@@ -131,7 +96,7 @@ def record(settings: Settings, profile: str) -> dict:
         "differing_from_profile": settings.differing(profile),
         "dry_run": not config.learns(profile),
         "family": family,
-        "fingerprint": training_fingerprint(family),
+        "fingerprint": code,
         "disentangle": version,
         "git_revision": config.git_revision(),
     }
@@ -164,7 +129,8 @@ def _set_aside(out: Path, label: str) -> Path:
 
 
 def open_run(
-    out: str | Path, settings: Settings, profile: str, *, load_stale: bool = False
+    out: str | Path, settings: Settings, profile: str, family: str, code: str, *,
+    load_stale: bool = False,
 ) -> dict:
     """Check ``out`` against the run asked for and claim it; returns the record in force.
 
@@ -175,7 +141,7 @@ def open_run(
     other code: a profile's defaults changed since, and the old run is set aside as stale. Files
     of a run made before the store (a checkpoint with no ``run.json``) count as stale."""
     out = Path(out)
-    asked = record(settings, profile)
+    asked = record(settings, profile, family, code)
     held = read_record(out)
     if held is None and any((out / name).exists() for name in RUN_FILES):
         held = {"profile": profile, "settings": {}, "fingerprint": "unrecorded"}
@@ -210,20 +176,76 @@ def open_run(
     return asked
 
 
-def finished_metrics(out: str | Path, settings: Settings, profile: str) -> dict | None:
+def current_result(
+    out: str | Path, settings: Settings, profile: str, code: str, evaluation_code: str
+) -> dict | None:
     """The ``metrics.json`` in ``out`` if it records the finished run of ``settings`` in
-    ``profile``, trained and evaluated by today's code (both fingerprints); else ``None``."""
+    ``profile``, trained by the code of fingerprint ``code`` and scored by that of
+    ``evaluation_code``; else ``None``. The one check of whether a finished result is current."""
     path = Path(out) / "metrics.json"
     held = read_record(out)
     if not path.exists() or held is None:
         return None
     recorded = json.loads(path.read_text())
-    family = family_of(settings)
     current = (
         recorded.get("settings") == settings.as_dict()
         and recorded.get("profile") == profile
         and held.get("dry_run", False) == (not config.learns(profile))
-        and recorded.get("fingerprint") == training_fingerprint(family)
-        and recorded.get("evaluation_fingerprint") == evaluation_fingerprint(family)
+        and recorded.get("fingerprint") == code
+        and held.get("fingerprint") == code
+        and recorded.get("evaluation_fingerprint") == evaluation_code
     )
     return recorded if current else None
+
+
+def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, int]:
+    """Carry finished runs across a change of code that changed no number.
+
+    ``check`` is the record of an old-versus-new comparison (``tools/same_numbers.py compare``):
+    seed 0 of every group of every recorded study trained by both versions on one machine, with
+    every number equal (``same``), and per family the one training and evaluation fingerprint of
+    each side. Only then, and only for a family whose fingerprints each side holds exactly one of,
+    every run of the store ``store`` (its ``runs/`` folders) and every run of the study results
+    files in ``results`` that was made by the old code of that family is stamped with the new
+    fingerprints (its ``run.json`` and ``metrics.json``, or its entry in the results file), with a
+    ``restamped`` note naming the old ones. Runs made by any other code are left stale. Returns
+    how many run folders and study entries were restamped."""
+    if not check.get("same"):
+        raise ValueError("The check found numbers that changed (or missing runs): nothing is "
+                         "restamped; retrain instead.")
+    mapping: dict[tuple[str, str], tuple[str, str]] = {}
+    for name, prints in check.get("fingerprints", {}).items():
+        sides = [prints.get(side, []) for side in ("old", "new", "old_evaluation",
+                                                    "new_evaluation")]
+        if any(len(side) != 1 for side in sides):
+            raise ValueError(f"The check holds {sides} for family {name}: one fingerprint of "
+                             "each kind per side is needed to restamp.")
+        mapping[(sides[0][0], sides[2][0])] = (sides[1][0], sides[3][0])
+    counts = {"run_folders": 0, "study_runs": 0}
+
+    def stamped(entry: dict) -> bool:
+        key = (entry.get("fingerprint"), entry.get("evaluation_fingerprint"))
+        if key not in mapping:
+            return False
+        entry["fingerprint"], entry["evaluation_fingerprint"] = mapping[key]
+        entry["restamped"] = {"fingerprint": key[0], "evaluation_fingerprint": key[1]}
+        return True
+
+    for folder in sorted(Path(store).glob("runs/**/" + RECORD)):
+        metrics_path = folder.parent / "metrics.json"
+        if not metrics_path.exists():
+            continue
+        held, result = json.loads(folder.read_text()), json.loads(metrics_path.read_text())
+        if stamped(result):
+            held["fingerprint"] = result["fingerprint"]
+            held["restamped"] = result["restamped"]
+            folder.write_text(json.dumps(held, indent=2) + "\n")
+            metrics_path.write_text(json.dumps(result, indent=2) + "\n")
+            counts["run_folders"] += 1
+    for path in sorted(Path(results).glob("study_*.json")):
+        record = json.loads(path.read_text())
+        changed = [entry for entry in record.get("runs", []) if stamped(entry)]
+        if changed:
+            path.write_text(json.dumps(record, indent=2) + "\n")
+            counts["study_runs"] += len(changed)
+    return counts

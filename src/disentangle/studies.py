@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disentangle import config, runs, settings, stats
+from disentangle import config, registry, runs, settings, stats
+from disentangle.family import Family
 
 try:
     import tomllib
@@ -79,8 +80,8 @@ class Run:
         return f"{self.group}/seed{self.seed}"
 
     @property
-    def family(self) -> str:
-        return runs.family_of(self.settings)
+    def family(self) -> Family:
+        return registry.family_of(self.settings.model)
 
 
 @dataclass(frozen=True)
@@ -119,13 +120,7 @@ def _unknown_keys(path: Path, where: str, table: dict, valid: tuple[str, ...]) -
 
 def metric_names(model: str) -> tuple[str, ...]:
     """The names a run of ``model`` reports (a dotted name reaches inside a nested one)."""
-    from disentangle import codes, metrics
-
-    family = settings.family(model)
-    if family is settings.SupervisedSettings:
-        return codes.metric_names(model)
-    # The GANs also measure their complex level on data with dependent factors (complex_level).
-    return metrics.SCORES + (("complex_level",) if family is settings.GanSettings else ())
+    return registry.family_of(model).metrics(model)
 
 
 def _reports(model: str, metric: str) -> bool:
@@ -151,10 +146,10 @@ def _group_settings(path: Path, name: str, group: dict, default_data: str | None
         raise _fail(path, where, "a group is a table with model, data, preset and set.")
     _unknown_keys(path, f"{where}.", group, GROUP_KEYS)
     if "model" not in group:
-        raise _fail(path, f"{where}.model", "missing; give one of " + ", ".join(settings.FAMILIES))
+        raise _fail(path, f"{where}.model", "missing; give one of " + ", ".join(registry.models()))
     model = group["model"]
     try:
-        family = settings.family(model)
+        family = registry.family_of(model).settings
     except settings.SettingsError as err:
         raise _fail(path, f"{where}.model", str(err)) from None
     chosen = dict(group.get("set", {}))
@@ -168,7 +163,7 @@ def _group_settings(path: Path, name: str, group: dict, default_data: str | None
     try:
         # A value written as a string is read the way --set reads it.
         text = [f"{k}={v}" for k, v in chosen.items() if isinstance(v, str)]
-        chosen.update(settings.parse_assignments(model, text))
+        chosen.update(registry.parse_assignments(model, text))
         chosen = {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}
         preset = group.get("preset")
         if preset is not None:
@@ -176,7 +171,7 @@ def _group_settings(path: Path, name: str, group: dict, default_data: str | None
                 family.preset(preset, model, profile)
             except settings.SettingsError as err:
                 raise _fail(path, f"{where}.preset", str(err)) from None
-        return family.for_profile(profile, preset, model=model, data=data, seed=seed, **chosen)
+        return registry.build_settings(model, profile, preset, data=data, seed=seed, **chosen)
     except settings.SettingsError as err:
         raise _fail(path, f"{where}.set", str(err)) from None
 
@@ -309,9 +304,8 @@ def _number(value: Any) -> float | None:
 def scores(run_settings: settings.Settings, result: dict, wanted: tuple[str, ...]) -> dict:
     """The ``wanted`` metrics (dotted names reach into nested ones) of a run's ``metrics.json``;
     a metric missing or not finite is ``None``."""
-    model = run_settings.model
-    reported = result if runs.family_of(run_settings) == "supervised" else result["metrics"]
-    flat = _flatten({k: reported[k] for k in metric_names(model) if k in reported})
+    reported = result["metrics"]
+    flat = _flatten({k: reported[k] for k in metric_names(run_settings.model) if k in reported})
     return {name: _number(flat.get(name)) for name in wanted}
 
 
@@ -327,13 +321,12 @@ def execute(task: dict) -> dict:
     its step and the run returns as interrupted."""
     import torch
 
-    from disentangle import gan, supervised, vae
+    from disentangle import family as skeleton
 
     started = time.perf_counter()
-    kind = settings.family(task["model"])
-    run_settings = kind(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in task["settings"].items()})
-    family = runs.family_of(run_settings)
+    family = registry.family_of(task["model"])
+    run_settings = family.settings(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in task["settings"].items()})
     profile = task["profile"]
     outcome: dict[str, Any] = {"machine": socket.gethostname(), "status": "failed",
                                "metrics": {}, "error": None}
@@ -342,30 +335,23 @@ def execute(task: dict) -> dict:
     out = runs.default_dir(run_settings, profile, root=task["store"])
     out.mkdir(parents=True, exist_ok=True)
     outcome["run_dir"] = str(out)
-    ours = runs.training_fingerprint(family)
+    ours = family.fingerprint()
     if ours != task["fingerprint"]:
         outcome["error"] = (f"{outcome['machine']} runs other code (training fingerprint {ours}, "
                             f"the study's {task['fingerprint']}): install the same revision of "
                             "the library on every machine.")
         return outcome
-    device = "cuda" if task["gpus"] and torch.cuda.is_available() else "cpu"
+    device = torch.device("cuda" if task["gpus"] and torch.cuda.is_available() else "cpu")
     with (exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
           redirect_stdout(log), redirect_stderr(log), _watch_for_stop(task.get("stop"))):
         # A new line first: an attempt killed mid-bar left the log without one.
         print(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
               f"{task['study']} on {outcome['machine']} ({device}), code {ours}", flush=True)
         try:
-            result = runs.finished_metrics(out, run_settings, profile)
+            result = runs.current_result(out, run_settings, profile, ours,
+                                         family.evaluation_fingerprint())
             if result is None:
-                overrides = {k: v for k, v in dataclasses.asdict(run_settings).items()
-                             if k not in ("model", "data", "seed")}
-                common = dict(profile=profile, seed=run_settings.seed, out_dir=out,
-                              device=device, progress=True, **overrides)
-                if family == "supervised":
-                    result = supervised.run(run_settings.model, run_settings.data, **common)
-                else:
-                    family_run = gan.run if family == "gan" else vae.run
-                    result = family_run(run_settings.model, run_settings.data, **common)[2]
+                result = skeleton.run(family, run_settings, profile, out, device)[1]
             outcome.update(
                 status="finished",
                 metrics=scores(run_settings, result, tuple(task["metrics"])),
@@ -457,8 +443,8 @@ def _is_current(study: Study, run: Run, held: dict | None) -> bool:
         return False
     family = run.family
     return (held.get("settings") == run.settings.as_dict()
-            and held.get("fingerprint") == runs.training_fingerprint(family)
-            and held.get("evaluation_fingerprint") == runs.evaluation_fingerprint(family)
+            and held.get("fingerprint") == family.fingerprint()
+            and held.get("evaluation_fingerprint") == family.evaluation_fingerprint()
             and set(study.metrics) <= set(held.get("metrics", {})))
 
 
@@ -661,7 +647,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
                 run = todo.popleft()
                 payload = {**shared, "key": run.key, "model": run.settings.model,
                            "settings": run.settings.as_dict(),
-                           "fingerprint": runs.training_fingerprint(run.family)}
+                           "fingerprint": run.family.fingerprint()}
                 in_flight[task.remote(payload)] = run
                 entries[run.key]["status"] = "running"
             show()

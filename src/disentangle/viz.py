@@ -150,6 +150,21 @@ def traversal_figure(
     return fig
 
 
+def save_traversal(
+    generate: Decoder, code_dim: int, span: float, path: str | Path, title: str,
+    device: torch.device,
+) -> Path:
+    """Save a traversal figure of ``generate`` (codes on ``device``) to ``path``: each of the
+    ``code_dim`` codes walked from -``span`` to ``span`` in 9 steps, the others at zero (what a
+    finished GAN or VAE run writes as ``traversal.png``)."""
+    values = torch.linspace(-span, span, 9)
+    grid = traversal_grid(generate, torch.zeros(code_dim, device=device), values=values)
+    figure = traversal_figure(grid, values, title=title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
 def _to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """(C, H, W) in [0, 1] to (H, W) or (H, W, 3) bytes, values outside [0, 1] clipped."""
     array = np.asarray(image.detach().float().cpu() if isinstance(image, torch.Tensor) else image)

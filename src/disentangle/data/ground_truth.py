@@ -1,6 +1,6 @@
-"""The ground-truth data the two unsupervised families train on, the GANs (:mod:`disentangle.gan`)
-and the VAEs (:mod:`disentangle.vae`): the images each profile trains them on, held on the device,
-at a model's resolution. (Their evaluation is :mod:`disentangle.evaluation`.)
+"""The ground-truth data the two unsupervised families train on and are scored on, the GANs
+(:mod:`disentangle.gan`) and the VAEs (:mod:`disentangle.vae`): the images each profile trains them
+on, held on the device, at a model's resolution.
 
 The cpu grid has the four kinds of factor of dSprites that an image shows, shape included, at
 sizes where a laptop trains each model in minutes; the gpu profile takes the full grid.
@@ -11,10 +11,13 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from disentangle import config, data
-from disentangle.settings import GanSettings, Settings
+from disentangle import config
+from disentangle.data.base import GroundTruthData
+from disentangle.data.correlated import tie
+from disentangle.data.digits import StyledDigits
+from disentangle.data.dsprites import DSpritesStyle
+from disentangle.data.registry import GROUND_TRUTH, dataset
 
-DATASETS = GanSettings.CHOICES["data"]
 #: The dSprites-style factor classes each small profile keeps (the gpu profile keeps all): in cpu
 #: three shapes x three scales x four orientations (0 to 83 degrees, inside the square's
 #: quarter-turn symmetry) x 16 x 16 positions, 9,216 images.
@@ -27,39 +30,27 @@ GRIDS = {
 }
 
 
-def load(name: str, profile: str) -> data.GroundTruthData:
+def load_ground_truth(name: str, profile: str) -> GroundTruthData:
     """The unlabelled training data of a run, sized for the profile: dSprites-style (the classes
     of :data:`GRIDS`); ``dsprites-style-tied``, one square whose two position factors are tied
     (posY within two classes of posX, the correlated variant); or the styled digits."""
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; valid names are {', '.join(DATASETS)}.")
+    dataset(name, GROUND_TRUTH)
     if name == "styled-digits":
-        return data.StyledDigits()
+        return StyledDigits()
     if name == "dsprites-style-tied":
-        grid = data.DSpritesStyle(subset={
+        grid = DSpritesStyle(subset={
             "shape": [0], "scale": [5], "orientation": [0],
             "posX": range(0, 32, 2), "posY": range(0, 32, 2),
         })
-        return data.tie(grid, "posX", "posY", spread=2)
-    return data.DSpritesStyle(subset=config.by_profile(profile, **GRIDS))
+        return tie(grid, "posX", "posY", spread=2)
+    return DSpritesStyle(subset=config.by_profile(profile, **GRIDS))
 
 
-def check_source(settings: Settings, source: data.GroundTruthData, profile: str) -> None:
-    """Refuse to train a run folder's settings on other images than the ones they name."""
-    expected = load(settings.data, profile)
-    if repr(source) != repr(expected):
-        raise ValueError(
-            f"The settings name {settings.data} ({expected!r}) but the images come from "
-            f"{source!r}; pass data= to the settings, or load the profile's data with "
-            "ground_truth.load."
-        )
-
-
-def materialize(source: data.GroundTruthData, device: torch.device) -> None:
+def materialize(source: GroundTruthData, device: torch.device) -> None:
     """Render a dSprites-style grid once and hold its bit-packed images on ``device``, where
     batches are then drawn without a copy."""
     grid = getattr(source, "data", source)
-    if isinstance(grid, data.DSpritesStyle):
+    if isinstance(grid, DSpritesStyle):
         grid.materialize(progress=False)
         grid.to(device)
 

@@ -1,12 +1,13 @@
-"""What the codes of a trained supervised model (DisTIB or a baseline) hold, for ``metrics.json``
-and the chapters: the test set encoded, the accuracy from the label code, linear and small-network
-probes for the label and every nuisance factor from each code, information estimates, what the
-swaps follow, and FGSM robustness (:func:`evaluate_model`)."""
+"""How the supervised family is scored: what the codes of a trained model (DisTIB or a baseline)
+hold, for ``metrics.json`` and the chapters: the test set encoded, the accuracy from the label
+code, linear and small-network probes for the label and every nuisance factor from each code,
+information estimates, what the swaps follow, and FGSM robustness with the DisenIB protocol
+(:func:`fgsm_accuracy`), all in :func:`evaluate_model`."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -14,13 +15,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from torch.nn import functional as F
 
-from disentangle import config, estimators, robustness
+from disentangle import config, estimators
 from disentangle.data.labelled import LabelledData
-from disentangle.models import VIB, TwoCodes
+from disentangle.supervised.networks import VIB, TwoCodes
+from disentangle.supervised.settings import SupervisedSettings
 
 PROBE_READERS = ("linear", "mlp")
-SUPERVISED_MODELS = ("distib", "twostep", "vib", "disenib")
 
 
 def metric_names(model: str) -> tuple[str, ...]:
@@ -28,9 +30,9 @@ def metric_names(model: str) -> tuple[str, ...]:
     ``vib``, ``disenib``). Most hold a number; ``probe_nuisance_from_*`` and ``nuisance_chance``
     hold one per nuisance factor, ``swaps`` one per score of :func:`swap_scores` and ``fgsm`` and
     ``fgsm_train`` one per attack size."""
-    if model not in SUPERVISED_MODELS:
+    if model not in SupervisedSettings.MODELS:
         raise ValueError(f"Unknown supervised model {model!r}; valid models are "
-                         f"{', '.join(SUPERVISED_MODELS)}.")
+                         f"{', '.join(SupervisedSettings.MODELS)}.")
     two = model != "vib"
     codes = ("a", "a_sampled", "z", "z_sampled") if two else ("a", "a_sampled")
     probes = tuple(f"probe_{target}_from_{code}{ending}"
@@ -65,8 +67,7 @@ def probe(codes: np.ndarray, target: np.ndarray, seed: int = 0, reader: str = "l
     ``reader="linear"`` is a logistic regression: it sees what lies along a direction of the code.
     ``reader="mlp"`` is a perceptron with two hidden layers of 64 ReLU units, which also reads
     what the code holds in a curved form. It takes 150 Adam steps of rate 0.02 on the whole
-    training half at once (``data/results/distib_probe_readers_cpu.json`` compares it with
-    minibatch training). A linear probe near chance says only that no direction carries the
+    training half at once. A linear probe near chance says only that no direction carries the
     target; the network may still read it.
     """
     if reader not in PROBE_READERS:
@@ -221,7 +222,7 @@ def evaluate_model(
     ):
         result[key] = {
             str(eps): acc
-            for eps, acc in robustness.fgsm_accuracy(
+            for eps, acc in fgsm_accuracy(
                 model.classify, images, labels[: len(images)]
             ).items()
         }
@@ -248,3 +249,44 @@ def probe_table(metrics: dict) -> str:
             row = f"{factor or 'label'} from {code.upper()}"
             lines.append(f"{row:18s} " + " ".join(f"{v:7.3f}" for v in values) + f" {chance:7.3f}")
     return "\n".join(lines)
+
+
+def fgsm_accuracy(
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epsilons: Sequence[float] = (0.1, 0.2, 0.3),
+    batch_size: int = 1024,
+) -> dict[float, float]:
+    """For each eps, the fraction of the correctly classified test images that stay correct after
+    one FGSM step x' = clip(x + eps * sign(grad_x CE(classify(x), y)), -1, 1), with x the image in
+    [-1, 1] (Goodfellow et al. 2015; the protocol of DisenIB and DisTIB).
+
+    ``classify`` takes images in [0, 1], like every model of the book; the attack happens in the
+    [-1, 1] range and is mapped back, so eps = 0.1 moves each pixel by 0.05 of the [0, 1] range.
+    """
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    if any(eps < 0 for eps in epsilons):
+        raise ValueError(f"FGSM step sizes must be >= 0; got {list(epsilons)}.")
+    kept = {float(eps): 0 for eps in epsilons}
+    correct_total = 0
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size]
+        y = labels[start : start + batch_size]
+        with torch.no_grad():
+            correct = classify(x).argmax(1) == y
+        x, y = x[correct], y[correct]
+        correct_total += len(y)
+        if not len(y):
+            continue
+        signed = (2 * x - 1).detach().requires_grad_(True)
+        loss = F.cross_entropy(classify((signed + 1) / 2), y)
+        (grad,) = torch.autograd.grad(loss, signed)
+        with torch.no_grad():
+            for eps in epsilons:
+                attacked = (signed + eps * grad.sign()).clamp(-1, 1)
+                kept[float(eps)] += int((classify((attacked + 1) / 2).argmax(1) == y).sum())
+    if correct_total == 0:
+        raise ValueError("The model classifies no test image correctly: nothing to attack.")
+    return {eps: count / correct_total for eps, count in kept.items()}

@@ -1,0 +1,82 @@
+"""The VAE family's record (:data:`FAMILY`, the one line :mod:`disentangle.registry` lists) and its
+entry point :func:`run`. A VAE is scored on the encoder's posterior means of real images with
+every metric of :func:`disentangle.metrics.evaluate` (disentanglement_lib's convention)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from disentangle import config, family, metrics, runs, train, viz
+from disentangle.data.base import GroundTruthData
+from disentangle.data.ground_truth import resize
+from disentangle.data.registry import GROUND_TRUTH
+from disentangle.vae.networks import VAE
+from disentangle.vae.settings import VaeSettings
+from disentangle.vae.training import load, training_parts
+
+
+def evaluate(model: VAE, source: GroundTruthData, run: VaeSettings, profile: str) -> dict:
+    """Every metric of :func:`disentangle.metrics.evaluate` on the posterior means of real images
+    at the run's resolution."""
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        x = resize(images.to(device), run.resolution)
+        return torch.cat([model.encode(x[i:i + 1024]) for i in range(0, len(x), 1024)]).cpu()
+
+    return metrics.evaluate(source, encode, seed=run.seed, **metrics.protocol(profile))
+
+
+def metric_names(model: str) -> tuple[str, ...]:
+    """The names a VAE reports: every score of :func:`disentangle.metrics.evaluate`."""
+    if model not in VaeSettings.MODELS:
+        raise ValueError(f"Unknown VAE {model!r}; valid ones are {', '.join(VaeSettings.MODELS)}.")
+    return metrics.SCORES
+
+
+def figure(model: VAE, run: VaeSettings, out: Path) -> None:
+    viz.save_traversal(model.decode, run.latent_dim, 2.0, out / "traversal.png",
+                       f"{run.model}: code traversals", next(model.parameters()).device)
+
+
+FAMILY = family.Family(
+    name="vae",
+    settings=VaeSettings,
+    load=load,
+    build=training_parts,
+    evaluate=evaluate,
+    metrics=metric_names,
+    sources=("data", "nets.py", "losses.py", "train.py", "settings.py", "family.py",
+             "vae/settings.py", "vae/networks.py", "vae/objectives.py", "vae/training.py"),
+    evaluation_sources=("metrics.py", "estimators.py", "vae/family.py"),
+    figure=figure,
+    data=GROUND_TRUTH,
+)
+
+
+def run(
+    model_name: str,
+    dataset: str = "dsprites-style",
+    profile: str | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    load_stale: bool = False,
+    **overrides,
+) -> tuple[VAE, train.History, dict]:
+    """One complete VAE run in its folder of the run store (default
+    :func:`disentangle.runs.default_dir`), through :func:`disentangle.family.run`. Writes
+    ``metrics.json``, ``history.json`` and ``traversal.png``; returns the model, its history and
+    the result."""
+    profile = config.resolve_profile(profile)
+    settings = VaeSettings.for_profile(profile, model=model_name, data=dataset, seed=seed,
+                                       **overrides)
+    out = Path(out_dir) if out_dir is not None else runs.default_dir(settings, profile)
+    trained, result = family.run(FAMILY, settings, profile, out, config.get_device(device),
+                                 progress=progress, load_stale=load_stale)
+    return trained.model, trained.history, result
