@@ -2,7 +2,6 @@
 nothing trained twice, failures recorded, a Ray cluster joined; and the paired statistics."""
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -341,20 +340,6 @@ def test_address_joins_a_running_ray_cluster_and_a_failing_run_is_recorded(tmp_p
 # --- The statistics ------------------------------------------------------------------------------
 
 
-def test_summaries_skip_what_did_not_finish():
-    summary = stats.summarise([1.0, 2.0, 3.0, None, float("nan")])
-    assert summary["n"] == 3 and summary["mean"] == 2.0 and summary["sd"] == 1.0
-    # For a large sample the percentile bootstrap of the mean is the normal interval,
-    # mean +- 1.96 sd / sqrt(n) (here +-0.139); a wrong resampling or quantile misses it.
-    sample = np.random.default_rng(1).normal(5.0, 1.0, 200)
-    wide = stats.summarise(list(sample))
-    half = 1.96 * sample.std(ddof=1) / np.sqrt(len(sample))
-    assert wide["ci_low"] == pytest.approx(sample.mean() - half, abs=0.02)
-    assert wide["ci_high"] == pytest.approx(sample.mean() + half, abs=0.02)
-    assert stats.summarise([]) == {"n": 0, "mean": None, "sd": None, "ci_low": None,
-                                   "ci_high": None}
-
-
 def test_comparisons_pair_by_seed():
     a = {0: 0.9, 1: 0.8, 2: 0.7, 3: None, 4: 0.5}
     b = {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5}
@@ -374,26 +359,6 @@ def test_five_pairs_can_never_reach_five_percent():
     assert stats.wilcoxon_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 2**5)
     assert stats.wilcoxon_p([0.0, 0.0]) == 1.0
     assert stats.wilcoxon_p([]) is None
-
-
-def test_minimum_detectable_effect_follows_the_paired_t_rule():
-    # (t(0.975; 9) + t(0.8; 9)) / sqrt(10) = (2.2622 + 0.8834) / 3.1623
-    assert stats.minimum_detectable_effect(1.0, 10) == pytest.approx(0.9947, abs=1e-3)
-    assert stats.minimum_detectable_effect(2.0, 10) == pytest.approx(2 * 0.9947, abs=2e-3)
-    assert stats.minimum_detectable_effect(1.0, 40) < stats.minimum_detectable_effect(1.0, 10)
-    assert stats.minimum_detectable_effect(1.0, 1) is None
-
-
-def test_a_verdict_says_what_the_interval_allows():
-    seen = {"n_pairs": 10, "mean_diff": 0.05, "ci_low": 0.02, "ci_high": 0.08, "mde": 0.03}
-    assert stats.verdict(seen, "tcgan", "infogan", "mig") == (
-        "tcgan - infogan on mig: +0.050 [+0.020, +0.080], 10 pairs: tcgan scores higher than "
-        "infogan (the interval excludes 0)")
-    unseen = {**seen, "mean_diff": 0.03, "ci_low": -0.02, "mde": 0.06}
-    assert stats.verdict(unseen, "tcgan", "infogan", "mig").endswith(
-        "no difference this study can see; it could detect 0.060")
-    assert "no pair" in stats.verdict({"n_pairs": 0}, "a", "b", "m")
-    assert not math.isnan(stats.minimum_detectable_effect(0.0, 3))
 
 
 def test_a_selection_rule_keeps_the_groups_that_meet_it_and_takes_the_lowest():

@@ -24,29 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from disentangle import stats  # noqa: E402
-
-#: The keys a comparison record carries besides what :func:`stats.compare` returns.
-DECLARED = ("a", "b", "metric", "primary")
+from disentangle import stats, studies  # noqa: E402
 
 
 def recompute(record: dict) -> tuple[dict, list[dict]]:
-    """The ``summary`` and the ``comparisons`` of a results record, from its runs."""
-    groups = list(record["study"]["groups"])
-    metrics = record["study"]["metrics"]
-    by_group: dict[str, dict[int, dict]] = {group: {} for group in groups}
-    for entry in record["runs"]:
-        if entry["status"] == "finished":
-            by_group[entry["group"]][entry["seed"]] = entry["metrics"]
-    summary = {group: {m: stats.summarise([found[s].get(m) for s in sorted(found)])
-                       for m in metrics}
-               for group, found in by_group.items()}
-    comparisons = []
-    for old in record["comparisons"]:
-        a = {s: v.get(old["metric"]) for s, v in by_group[old["a"]].items()}
-        b = {s: v.get(old["metric"]) for s, v in by_group[old["b"]].items()}
-        comparisons.append({**{k: old[k] for k in DECLARED}, **stats.compare(a, b)})
-    return summary, stats.adjust(comparisons)
+    """The ``summary`` and the ``comparisons`` of a results record, from its runs, by the code the
+    study command uses (:func:`disentangle.studies.statistics`)."""
+    return studies.statistics(list(record["study"]["groups"]), record["study"]["metrics"],
+                              record["comparisons"], record["runs"])
 
 
 def _direction(low: float | None, high: float | None) -> str:

@@ -34,7 +34,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,30 +449,40 @@ def _is_current(study: Study, run: Run, held: dict | None) -> bool:
 
 
 def summarise(study: Study, entries: dict[str, dict]) -> tuple[dict, list]:
-    """The ``summary`` (group -> metric -> :func:`stats.summarise`) and the ``comparisons`` (one
-    per declared pair and metric both models report, primary first, each :func:`stats.compare` of
-    the pair by seed) of the finished runs."""
-    by_group: dict[str, dict[int, dict]] = {name: {} for name in study.groups}
-    for entry in entries.values():
-        if entry["status"] == "finished":
-            by_group[entry["group"]][entry["seed"]] = entry["metrics"]
-    summary = {
-        group: {m: stats.summarise([found[s].get(m) for s in sorted(found)])
-                for m in study.metrics}
-        for group, found in by_group.items()
-    }
-    comparisons = []
+    """The ``summary`` and the ``comparisons`` of the finished runs (:func:`statistics`): one
+    comparison per declared pair and metric both models report, primary first."""
+    declared = []
     for pair in study.comparisons:
         # A secondary metric one of the two models does not report is not compared.
         both = [m for m in study.metrics
                 if all(_reports(study.groups[g]["model"], m) for g in (pair.a, pair.b))]
         ordered = [pair.primary] + [m for m in both if m != pair.primary]
-        for metric in ordered:
-            a = {s: v.get(metric) for s, v in by_group[pair.a].items()}
-            b = {s: v.get(metric) for s, v in by_group[pair.b].items()}
-            comparisons.append({"a": pair.a, "b": pair.b, "metric": metric,
-                                "primary": metric == pair.primary, **stats.compare(a, b)})
-    return summary, comparisons
+        declared += [{"a": pair.a, "b": pair.b, "metric": metric,
+                      "primary": metric == pair.primary} for metric in ordered]
+    return statistics(list(study.groups), study.metrics, declared, entries.values())
+
+
+def statistics(groups: list[str], metrics: tuple[str, ...] | list[str], declared: list[dict],
+               entries: Iterable[dict]) -> tuple[dict, list]:
+    """The ``summary`` (group -> metric -> :func:`stats.summarise` over the finished runs) and the
+    ``comparisons``: each ``declared`` one (``a``, ``b``, ``metric``, ``primary``) with
+    :func:`stats.compare` of the pair by seed, and the inference rule applied across them
+    (:func:`stats.adjust`: Holm across the primary comparisons, the others exploratory)."""
+    by_group: dict[str, dict[int, dict]] = {name: {} for name in groups}
+    for entry in entries:
+        if entry["status"] == "finished":
+            by_group[entry["group"]][entry["seed"]] = entry["metrics"]
+    summary = {
+        group: {m: stats.summarise([found[s].get(m) for s in sorted(found)]) for m in metrics}
+        for group, found in by_group.items()
+    }
+    comparisons = []
+    for entry in declared:
+        a = {s: v.get(entry["metric"]) for s, v in by_group[entry["a"]].items()}
+        b = {s: v.get(entry["metric"]) for s, v in by_group[entry["b"]].items()}
+        comparisons.append({**{k: entry[k] for k in ("a", "b", "metric", "primary")},
+                            **stats.compare(a, b)})
+    return summary, stats.adjust(comparisons)
 
 
 def _write(path: Path, record: dict) -> None:
@@ -736,7 +746,7 @@ def failures(record: dict) -> list[dict]:
 
 
 def table(record: dict) -> str:
-    """A results record as text: a row per metric with each group's mean [95% interval] and n,
+    """A results record as text: a row per metric with each group's mean [95% t-interval] and n,
     then every comparison's verdict (:func:`stats.verdict`), primary ones marked."""
     metrics, groups = record["study"]["metrics"], list(record["summary"])
     width = max(len(m) for m in metrics) + 2
@@ -745,8 +755,12 @@ def table(record: dict) -> str:
         cells = []
         for group in groups:
             s = record["summary"][group][metric]
-            cell = "-" if s["mean"] is None else (
-                f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] n={s['n']}")
+            if s["mean"] is None:
+                cell = "-"
+            elif s["ci_low"] is None:  # one run: no interval
+                cell = f"{s['mean']:.3f} n={s['n']}"
+            else:
+                cell = f"{s['mean']:.3f} [{s['ci_low']:.3f}, {s['ci_high']:.3f}] n={s['n']}"
             cells.append(f"{cell:>30s}")
         lines.append(f"{metric:{width}s}" + "".join(cells))
     lines.append("")
