@@ -48,10 +48,13 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def commands(steps: int | None) -> dict[str, list[str]]:
-    """``study/group`` -> the ``train`` arguments of that group's seed 0."""
+def commands(steps: int | None, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """``study/group`` -> the ``train`` arguments of that group's seed 0, for every recorded study
+    but those in ``skip``."""
     planned = {}
     for path in recorded_studies():
+        if path.stem in skip:
+            continue
         spec = tomllib.loads(path.read_text())
         for name, group in spec["groups"].items():
             chosen = dict(group.get("set", {}))
@@ -67,10 +70,10 @@ def commands(steps: int | None) -> dict[str, list[str]]:
     return planned
 
 
-def train(src: Path, out: Path, steps: int | None) -> None:
+def train(src: Path, out: Path, steps: int | None, skip: tuple[str, ...] = ()) -> None:
     environment = {**os.environ, "PYTHONPATH": str(src.resolve()), "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1"}
-    for key, argv in commands(steps).items():
+    for key, argv in commands(steps, skip).items():
         folder = out / key
         if (folder / "metrics.json").exists():
             continue
@@ -122,10 +125,11 @@ def differs(a: object, b: object, tolerance: float) -> bool:
     return a != b
 
 
-def compare(old: Path, new: Path, tolerance: float, steps: int | None) -> dict:
+def compare(old: Path, new: Path, tolerance: float, steps: int | None,
+            skip: tuple[str, ...] = ()) -> dict:
     runs = {}
     fingerprints: dict[str, dict[str, set]] = {}
-    for key in commands(steps):
+    for key in commands(steps, skip):
         held = [json.loads((side / key / "metrics.json").read_text())
                 if (side / key / "metrics.json").exists() else None for side in (old, new)]
         if None in held:
@@ -150,6 +154,7 @@ def compare(old: Path, new: Path, tolerance: float, steps: int | None) -> dict:
                 "library on one machine; every number of metrics.json compared",
         "tolerance": tolerance,
         "steps_cap": steps,
+        "studies_skipped": list(skip),
         "same": all(r["status"] == "same" for r in runs.values()),
         "fingerprints": {f: {k: sorted(v) for k, v in p.items()}
                          for f, p in fingerprints.items()},
@@ -164,17 +169,19 @@ def main() -> int:
     fit.add_argument("--src", type=Path, required=True)
     fit.add_argument("--out", type=Path, required=True)
     fit.add_argument("--steps", type=int)
+    fit.add_argument("--skip", nargs="*", default=[], help="study names to leave out")
     check = verbs.add_parser("compare")
     check.add_argument("old", type=Path)
     check.add_argument("new", type=Path)
     check.add_argument("--steps", type=int)
     check.add_argument("--tolerance", type=float, default=1e-6)
     check.add_argument("--record", type=Path)
+    check.add_argument("--skip", nargs="*", default=[], help="study names to leave out")
     args = parser.parse_args()
     if args.verb == "train":
-        train(args.src, args.out, args.steps)
+        train(args.src, args.out, args.steps, tuple(args.skip))
         return 0
-    result = compare(args.old, args.new, args.tolerance, args.steps)
+    result = compare(args.old, args.new, args.tolerance, args.steps, tuple(args.skip))
     result["command"] = "python tools/same_numbers.py " + " ".join(sys.argv[1:])
     text = json.dumps(result, indent=2) + "\n"
     if args.record:
