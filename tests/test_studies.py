@@ -115,6 +115,12 @@ primary = "accuracy_a"
      "no group's model (distib, vib) reports 'mig'"),
     (('model = "vib"', 'model = "distib"'), "groups.vib", "the same settings as group distib"),
     (('profile = "smoke"', 'profile = "smoke"\nsteps = 3'), "steps", "unknown key"),
+    (('metrics = ["accuracy_a"]', 'metrics = ["accuracy_a", "acuracy_a"]'), "metrics",
+     "did you mean accuracy_a"),
+    (("seeds = [0, 1]", "seeds = 100000000000"), "seeds", "at most 1000"),
+    (("[groups.vib]", '[groups."../../escaped"]'), "groups.../../escaped", "cannot name files"),
+    (("[groups.vib]", '[groups."/tmp/abs"]'), "groups./tmp/abs", "cannot name files"),
+    (('profile = "smoke"', 'profile = "smoke"\nname = "../out"'), "name", "cannot name files"),
 ])
 def test_a_malformed_study_is_refused_naming_the_key(tmp_path, change, key, message):
     path = _write(tmp_path, GOOD.replace(*change))
@@ -147,6 +153,26 @@ def test_the_command_refuses_a_bad_file_before_anything_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "groups.vib.model" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_address_where_no_ray_head_listens_fails_in_one_line_at_once(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = _write(tmp_path, GOOD)
+    started = time.perf_counter()
+    code = main(["study", str(path), "--address", f"127.0.0.1:{port}", "--store", str(tmp_path),
+                 "--results", str(tmp_path / "r.json"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.perf_counter() - started < 30
+    assert len(err.strip().splitlines()) == 1
+    assert f"no Ray head answers at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert main(["study", str(path), "--cpus-per-run", "0", "--quiet",
+                 "--results", str(tmp_path / "r.json")]) == 2
+    assert "--cpus-per-run must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

@@ -195,6 +195,19 @@ def git_revision(path: str | Path | None = None) -> str | None:
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The processor's model name (from ``/proc/cpuinfo`` on Linux, else what the platform
+    says): two machines of one model give the same numbers for the same code and seed, two of
+    different models within the seeds' spread but not bit for bit."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: str | torch.device | None = None) -> dict:
     """A small record of where a result came from, for results files: library versions, Python,
     platform, device (with the GPU's name), git revision and a UTC timestamp."""
@@ -214,6 +227,7 @@ def environment(device: str | torch.device | None = None) -> dict:
         ),
         "cuda": torch.version.cuda,
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "git_revision": git_revision(),
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

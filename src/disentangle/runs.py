@@ -99,6 +99,9 @@ def record(settings: Settings, profile: str, family: str, code: str) -> dict:
         "fingerprint": code,
         "disentangle": version,
         "git_revision": config.git_revision(),
+        # A record is per machine: the same code and seed on another processor lands within the
+        # seeds' spread, not bit for bit.
+        "environment": config.environment("cpu"),
     }
 
 

@@ -24,9 +24,11 @@ summaries and comparisons.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import threading
@@ -52,6 +54,13 @@ except ImportError:  # Python 3.10
 TOP_KEYS = ("name", "description", "profile", "data", "seeds", "metrics", "groups", "comparisons")
 GROUP_KEYS = ("model", "data", "preset", "set")
 COMPARISON_KEYS = ("a", "b", "primary")
+#: What a study's and a group's name may be: they become file and folder names (the results file,
+#: the traversal figures), so only letters, digits, '.', '_' and '-', not starting with a dot.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: The most seeds a study may declare: a study is run by hand, seed by seed.
+MAX_SEEDS = 1000
+#: How long joining a Ray cluster at an address may take before the study gives up, in seconds.
+CONNECT_TIMEOUT = 10
 #: How often Ray retries a run whose worker died (a killed process, a lost machine); each retry
 #: resumes from the run's checkpoint.
 RETRIES = 2
@@ -127,9 +136,20 @@ def _reports(model: str, metric: str) -> bool:
     return metric.split(".")[0] in metric_names(model)
 
 
+def _safe_name(path: Path, key: str, name: Any) -> str:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise _fail(path, key, f"{name!r} cannot name files: use letters, digits, '.', '_' and "
+                               "'-' (at most 64, not starting with a dot).")
+    return name
+
+
 def _seeds(path: Path, value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
+        if value > MAX_SEEDS:
+            raise _fail(path, "seeds", f"{value} seeds: a study declares at most {MAX_SEEDS}.")
         value = list(range(value))
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise _fail(path, "seeds", f"{len(value)} seeds: a study declares at most {MAX_SEEDS}.")
     if (not isinstance(value, list) or not value
             or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in value)):
         raise _fail(path, "seeds", "give a non-empty list of non-negative integers, or a count "
@@ -203,6 +223,8 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
     groups = spec["groups"]
     if not isinstance(groups, dict) or not groups:
         raise _fail(path, "groups", "declare at least one [groups.NAME] table.")
+    for name in groups:
+        _safe_name(path, f"groups.{name}", name)
     planned: list[Run] = []
     for name, group in groups.items():
         for seed in seeds:
@@ -211,8 +233,12 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
     for metric in metrics:
         if not any(_reports(group["model"], metric) for group in groups.values()):
             models = sorted({group["model"] for group in groups.values()})
+            known = sorted({name for group in groups.values()
+                            for name in metric_names(group["model"])})
+            near = difflib.get_close_matches(metric.split(".")[0], known, n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise _fail(path, "metrics", f"no group's model ({', '.join(models)}) reports "
-                                         f"{metric!r}.")
+                                         f"{metric!r}{hint}")
     by_settings: dict[str, str] = {}
     for run in planned:
         same = by_settings.setdefault(json.dumps(run.settings.as_dict(), sort_keys=True), run.group)
@@ -246,7 +272,8 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
                                                       f"{entry['primary']!r}.")
         comparisons.append(Comparison(entry["a"], entry["b"], entry["primary"]))
     return Study(
-        name=spec.get("name", path.stem), path=path, description=spec.get("description", ""),
+        name=_safe_name(path, "name", spec.get("name", path.stem)), path=path,
+        description=spec.get("description", ""),
         profile=profile, file_profile=spec.get("profile"), seeds=seeds, metrics=tuple(metrics),
         groups=groups, comparisons=tuple(comparisons), runs=tuple(planned),
     )
@@ -328,8 +355,8 @@ def execute(task: dict) -> dict:
     run_settings = family.settings(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in task["settings"].items()})
     profile = task["profile"]
-    outcome: dict[str, Any] = {"machine": socket.gethostname(), "status": "failed",
-                               "metrics": {}, "error": None}
+    outcome: dict[str, Any] = {"machine": socket.gethostname(), "cpu_model": config.cpu_model(),
+                               "status": "failed", "metrics": {}, "error": None}
     torch.set_num_threads(max(int(task["cpus"]), 1))
     os.environ.update(task["environment"])  # the driver's dry-run switch, on every machine
     out = runs.default_dir(run_settings, profile, root=task["store"])
@@ -469,9 +496,11 @@ def statistics(groups: list[str], metrics: tuple[str, ...] | list[str], declared
     :func:`stats.compare` of the pair by seed, and the inference rule applied across them
     (:func:`stats.adjust`: Holm across the primary comparisons, the others exploratory)."""
     by_group: dict[str, dict[int, dict]] = {name: {} for name in groups}
+    where: dict[tuple[str, int], tuple] = {}
     for entry in entries:
         if entry["status"] == "finished":
             by_group[entry["group"]][entry["seed"]] = entry["metrics"]
+            where[entry["group"], entry["seed"]] = (entry.get("machine"), entry.get("cpu_model"))
     summary = {
         group: {m: stats.summarise([found[s].get(m) for s in sorted(found)]) for m in metrics}
         for group, found in by_group.items()
@@ -480,8 +509,13 @@ def statistics(groups: list[str], metrics: tuple[str, ...] | list[str], declared
     for entry in declared:
         a = {s: v.get(entry["metric"]) for s, v in by_group[entry["a"]].items()}
         b = {s: v.get(entry["metric"]) for s, v in by_group[entry["b"]].items()}
+        compared = stats.compare(a, b)
+        machines = {where[group, int(seed)] for seed in compared["differences"]
+                    for group in (entry["a"], entry["b"])}
+        # Pairs trained on different machines (normal on a cluster) differ by the machines too.
+        mixed = {"machines": sorted(str(m) for m in machines)} if len(machines) > 1 else {}
         comparisons.append({**{k: entry[k] for k in ("a", "b", "metric", "primary")},
-                            **stats.compare(a, b)})
+                            **compared, **mixed})
     return summary, stats.adjust(comparisons)
 
 
@@ -542,12 +576,34 @@ def _connect(address: str | None) -> bool:
         return False
     quiet = dict(log_to_driver=False, logging_level="ERROR")
     if address:
+        _check_head(address)
         ray.init(address=address, **quiet)
     else:
         # "local": a new instance here even where a `ray start` cluster was left running, or left
         # its address behind in /tmp/ray, which ray.init() would otherwise try to join.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
     return True
+
+
+def _check_head(address: str) -> None:
+    """Refuse at once, in one line, an address where no Ray head listens (Ray itself would wait
+    for minutes): ``HOST:PORT`` must accept a connection within :data:`CONNECT_TIMEOUT` seconds;
+    ``auto`` needs the address a ``ray start`` on this machine leaves behind."""
+    how = ("start one with `ray start --head --port 6379` on the head machine, or leave "
+           "--address out to run on this machine alone")
+    if address == "auto":
+        if not Path("/tmp/ray/ray_current_cluster").exists() and "RAY_ADDRESS" not in os.environ:
+            raise RuntimeError(f"--address auto: no Ray cluster was started here; {how}.")
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address {address!r}: give HOST:PORT (or auto).")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as err:
+        raise RuntimeError(f"no Ray head answers at {address} ({err.strerror or err}); "
+                           f"{how}.") from None
 
 
 def _capacity(workers: int | None, cpus: float, gpus: float) -> int:
@@ -584,6 +640,9 @@ def run_study(
     path = Path(results) if results is not None else results_path(study)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1; got {workers}.")
+    if not cpus_per_run > 0 or (gpus_per_run is not None and gpus_per_run < 0):
+        raise ValueError(f"--cpus-per-run must be > 0 and --gpus-per-run >= 0; got "
+                         f"{cpus_per_run} and {gpus_per_run}.")
     with exclusive(path.with_name(f".{path.name}.lock"), f"results file {path}"):
         return _run(study, path, workers, address, store, cpus_per_run, gpus_per_run, progress,
                     command or f"python -m disentangle study {study.path}")
@@ -768,6 +827,10 @@ def table(record: dict) -> str:
         mark = "primary   " if comparison["primary"] else "secondary "
         lines.append(mark + stats.verdict(comparison, comparison["a"], comparison["b"],
                                           comparison["metric"]))
+        if comparison.get("machines"):
+            lines.append(f"          its pairs were trained on {len(comparison['machines'])} "
+                         "machines: the same code and seed differ between them within the "
+                         "seeds' spread")
     failed = failures(record)
     if failed:
         lines.append("")
