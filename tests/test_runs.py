@@ -308,3 +308,35 @@ def test_gan_runs_go_through_the_store(tmp_path):
     other = GanSettings.for_profile("smoke", steps=2, batch_size=8, code_dim=4)
     with pytest.raises(ValueError, match=r"code_dim \(5 here, 4 asked\)"):
         family.train_run(gan.FAMILY, other, "smoke", tmp_path, cpu, progress=False)
+
+
+def test_a_damaged_result_is_scored_again_and_a_damaged_record_named(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = supervised.run("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                           **TINY)
+    text = (out / "metrics.json").read_text()
+    (out / "metrics.json").write_text(text[: len(text) // 2])  # a kill mid-write, of old
+    again = supervised.run("vib", "digits", profile="smoke", out_dir=out, progress=False,
+                           **TINY)
+    assert again["metrics"] == first["metrics"]
+    assert "scoring the run again" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["metrics"] == first["metrics"]
+    for garbage in ("[1, 2]", "not json at all"):
+        (out / "run.json").write_text(garbage)
+        code = main(["train", "vib", "--data", "digits", "--profile", "smoke", "--out",
+                     str(out), "--set", "steps=5", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert f"{out / 'run.json'}" in err and "move the folder" in err
+
+
+def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = runs.write_json(tmp_path / "a.json", {"kept": 1})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        runs.write_json(path, {"kept": 2})
+    assert json.loads(path.read_text()) == {"kept": 1}

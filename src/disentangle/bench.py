@@ -21,7 +21,6 @@ way.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from disentangle import config, gan, metrics, supervised, train
+from disentangle import config, gan, metrics, runs, supervised, train
 from disentangle.data import load_ground_truth, load_labelled
 from disentangle.gan import GanSettings
 from disentangle.supervised import SupervisedSettings
@@ -456,7 +455,4 @@ def table(record: dict) -> str:
 
 
 def save(record: dict, out: str | Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    return out
+    return runs.write_json(out, record)

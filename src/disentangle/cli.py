@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, data, nets, registry
+from disentangle import config, data, nets, registry, runs
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -87,8 +87,7 @@ def _materialize(args: argparse.Namespace) -> int:
     }
     print(json.dumps(record, indent=2))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        runs.write_json(args.out, record)
     return 0
 
 
@@ -100,7 +99,7 @@ SHORTHANDS = {
 
 
 def _train(args: argparse.Namespace) -> int:
-    from disentangle import family, registry, runs
+    from disentangle import family
 
     profile = config.resolve_profile(args.profile)
     chosen = registry.parse_assignments(args.model, args.set or [])
@@ -126,10 +125,10 @@ def _train(args: argparse.Namespace) -> int:
     if paper_beta is not None:  # the scale the DisTIB paper's beta is on
         shown["paper_beta"] = paper_beta
     written = out / "metrics.json"
-    # The record says how to reproduce it.
-    record = json.loads(written.read_text())
-    record["command"] = "python -m disentangle " + " ".join(args.argv)
-    written.write_text(json.dumps(record, indent=2) + "\n")
+    # The record says how to reproduce it (a finished run read back keeps the file as it was).
+    command = "python -m disentangle " + " ".join(args.argv)
+    if result.get("command") != command:
+        runs.write_json(written, {**result, "command": command})
     print(json.dumps(shown, indent=2))
     print(f"wrote {written}")
     return 0
@@ -184,7 +183,7 @@ def _time_evaluate(args: argparse.Namespace) -> int:
 
 
 def _time_study(args: argparse.Namespace) -> int:
-    from disentangle import bench, runs
+    from disentangle import bench
 
     record = bench.time_studies(runs.repository_root() / "studies")
     record["command"] = "python -m disentangle " + " ".join(args.argv)
@@ -195,9 +194,8 @@ def _time_study(args: argparse.Namespace) -> int:
 
 
 def _restamp(args: argparse.Namespace) -> int:
-    from disentangle import runs
-
-    check = json.loads(Path(args.check).read_text())
+    check = runs.read_json(args.check, "a comparison record", "give the file that "
+                           "tools/same_numbers.py compare --record wrote.")
     store = Path(args.store) if args.store else runs.repository_root()
     results = Path(args.results) if args.results else config.data_dir() / "results"
     counts = runs.restamp(check, store, results)

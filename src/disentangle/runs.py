@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from disentangle import config
 from disentangle.settings import Settings
@@ -38,6 +40,34 @@ RECORD = "run.json"
 #: ``log.txt`` stays: it logs every attempt at the folder's run, stale ones included.
 RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png")
 PACKAGE = Path(__file__).resolve().parent
+
+
+def write_json(path: str | Path, value: object, indent: int | None = 2) -> Path:
+    """Write ``value`` as JSON to ``path`` whole or not at all: into a temporary file beside it,
+    flushed to disk, then renamed over ``path`` in one step, so that a kill during the write
+    leaves the previous file (or none), never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with scratch.open("w") as handle:
+        handle.write(json.dumps(value, indent=indent) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(scratch, path)
+    return path
+
+
+def read_json(path: str | Path, what: str, fix: str) -> Any:
+    """The JSON in ``path`` (``what`` it is), or one ``ValueError`` naming the file, what is wrong
+    with it and ``fix``, the way out: a file cut short, garbage, or not what it should hold."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not readable JSON ({err}): {fix}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} holds a JSON {type(value).__name__}, not {what}: {fix}")
+    return value
 
 
 def fingerprint(sources: tuple[str, ...], package: Path | None = None) -> str:
@@ -106,8 +136,13 @@ def record(settings: Settings, profile: str, family: str, code: str) -> dict:
 
 
 def read_record(out: str | Path) -> dict | None:
+    """The ``run.json`` of a run folder, ``None`` where there is none; a damaged one is refused
+    in one line naming it."""
     path = Path(out) / RECORD
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    return read_json(path, "a run's record", f"move the folder {Path(out)} aside (or delete it) "
+                                               "and run again to train the run afresh.")
 
 
 def _differences(held: dict, asked: dict) -> list[str]:
@@ -175,7 +210,7 @@ def open_run(
               f"{asked['fingerprint']}: training the run asked for; the old files are in "
               f"{aside.name}/", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
-    (out / RECORD).write_text(json.dumps(asked, indent=2) + "\n")
+    write_json(out / RECORD, asked)
     return asked
 
 
@@ -189,7 +224,13 @@ def current_result(
     held = read_record(out)
     if not path.exists() or held is None:
         return None
-    recorded = json.loads(path.read_text())
+    try:
+        recorded = read_json(path, "a run's result", "")
+    except ValueError as err:
+        # A result cut short: the checkpoint is what counts, and the run is scored again.
+        print(f"{' '.join(str(err).split()).rstrip(': ')}; scoring the run again",
+              file=sys.stderr)
+        return None
     current = (
         recorded.get("settings") == settings.as_dict()
         and recorded.get("profile") == profile
@@ -238,17 +279,18 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
         metrics_path = folder.parent / "metrics.json"
         if not metrics_path.exists():
             continue
-        held, result = json.loads(folder.read_text()), json.loads(metrics_path.read_text())
+        held = read_json(folder, "a run's record", "move that run folder aside.")
+        result = read_json(metrics_path, "a run's result", "move that run folder aside.")
         if stamped(result):
             held["fingerprint"] = result["fingerprint"]
             held["restamped"] = result["restamped"]
-            folder.write_text(json.dumps(held, indent=2) + "\n")
-            metrics_path.write_text(json.dumps(result, indent=2) + "\n")
+            write_json(folder, held)
+            write_json(metrics_path, result)
             counts["run_folders"] += 1
     for path in sorted(Path(results).glob("study_*.json")):
-        record = json.loads(path.read_text())
+        record = read_json(path, "a study's results", "restore it from git.")
         changed = [entry for entry in record.get("runs", []) if stamped(entry)]
         if changed:
-            path.write_text(json.dumps(record, indent=2) + "\n")
+            write_json(path, record)
             counts["study_runs"] += len(changed)
     return counts

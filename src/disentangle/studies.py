@@ -405,7 +405,10 @@ def history(run_dir: str | Path | None) -> dict | None:
     path = Path(run_dir) / "history.json" if run_dir else None
     if path is None or not path.exists():
         return None
-    saved = json.loads(path.read_text())
+    try:
+        saved = runs.read_json(path, "a run's history", "")
+    except ValueError:
+        return None  # a history cut short: the record goes without its curves
     return {"steps": saved["steps"],
             "terms": {name: [float(f"{v:.4g}") for v in values]
                       for name, values in saved["terms"].items()}}
@@ -522,10 +525,7 @@ def statistics(groups: list[str], metrics: tuple[str, ...] | list[str], declared
 def _write(path: Path, record: dict) -> None:
     """Replace the results file in one step, so that a study stopped while writing leaves the
     previous version whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".json.tmp")
-    scratch.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(scratch, path)
+    runs.write_json(path, record)
 
 
 def _record(study: Study, entries: dict[str, dict], command: str, environment: dict,
@@ -554,7 +554,8 @@ def read_results(path: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"No results file {path}: run the study first "
                                 "(python -m disentangle study studies/NAME.toml).")
-    return json.loads(path.read_text())
+    return runs.read_json(path, "a study's results", "restore it from git, or delete it to run "
+                                                   "the study again.")
 
 
 def _present_token() -> None:
