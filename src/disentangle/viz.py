@@ -365,7 +365,7 @@ def _study_values(record: Mapping, group: str, metric: str) -> dict[int, float]:
 
 def study_intervals(record: Mapping, metric: str, ax: Axes | None = None) -> Figure:
     """One study's ``metric`` by group (a results record of :mod:`disentangle.studies`): every
-    seed's value as a dot, the mean as a bar across, and its bootstrap 95% interval as a line."""
+    seed's value as a dot, the mean as a bar across, and its 95% t-interval as a line."""
     groups = list(record["summary"])
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(groups), 3.2))
