@@ -340,3 +340,24 @@ def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         runs.write_json(path, {"kept": 2})
     assert json.loads(path.read_text()) == {"kept": 1}
+
+
+def test_a_second_process_on_a_run_folder_is_told_who_holds_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    script = ("import sys, time; from pathlib import Path; from disentangle import runs\n"
+              f"with runs.exclusive(Path({str(out)!r}) / 'lock', 'run folder'):\n"
+              "    print('held', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main(["train", "vib", "--data", "digits", "--profile", "smoke", "--out", str(out),
+                     "--set", "steps=5", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"in use by process {holder.pid}" in err
+        assert not (out / "run.json").exists()  # nothing was written under the holder
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone: its lock went with it, and the folder is taken over.
+    assert main(["train", "vib", "--data", "digits", "--profile", "smoke", "--out", str(out),
+                 "--set", "steps=5", "--quiet"]) == 0

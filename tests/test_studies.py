@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from disentangle import stats, studies, supervised, train
+from disentangle import runs, stats, studies, supervised, train
 from disentangle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_an_address_where_no_ray_head_listens_fails_in_one_line_at_once(tmp_path
 def test_two_processes_never_write_one_results_file(tmp_path, capsys):
     path = _write(tmp_path, GOOD)
     results = tmp_path / "study.json"
-    with studies.exclusive(tmp_path / ".study.json.lock", "held by this test"):
+    with runs.exclusive(tmp_path / ".study.json.lock", "held by this test"):
         code = main(["study", str(path), "--results", str(results), "--quiet"])
     assert code == 2 and "in use by another process" in capsys.readouterr().err
     assert not results.exists()

@@ -115,9 +115,11 @@ def _train(args: argparse.Namespace) -> int:
     asked = registry.build_settings(args.model, profile, args.preset, data=args.data,
                                     seed=args.seed, **chosen)
     out = Path(args.out) if args.out else runs.default_dir(asked, profile, root=".")
-    _, result = family.run(registry.family_of(args.model), asked, profile, out,
-                           config.get_device(args.device), progress=not args.quiet,
-                           load_stale=args.load_stale)
+    # One process trains a run folder at a time; a second one is told which holds it.
+    with runs.exclusive(out / "lock", f"run folder {out}"):
+        _, result = family.run(registry.family_of(args.model), asked, profile, out,
+                               config.get_device(args.device), progress=not args.quiet,
+                               load_stale=args.load_stale)
     shown = {k: v for k, v in result["metrics"].items()
              if isinstance(v, float) or (isinstance(v, dict) and v
                                           and all(isinstance(x, float) for x in v.values()))}

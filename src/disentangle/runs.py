@@ -26,8 +26,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,37 @@ RECORD = "run.json"
 #: ``log.txt`` stays: it logs every attempt at the folder's run, stale ones included.
 RUN_FILES = (RECORD, "checkpoint.pt", "metrics.json", "history.json", "traversal.png")
 PACKAGE = Path(__file__).resolve().parent
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if need be) or refuse at once with
+    ``RuntimeError`` naming ``what``, the process that holds it and the way out: two processes
+    never train one run or write one results file. The system drops the lock when its holder
+    dies, so a killed process leaves none behind and the next one takes it over. (Where
+    ``fcntl`` is missing, on Windows, nothing is locked.)"""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RuntimeError(f"{what} is in use by {holder} (lock {path}): let it finish or "
+                               "stop it first.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_json(path: str | Path, value: object, indent: int | None = 2) -> Path:

@@ -286,30 +286,6 @@ def results_path(study: Study) -> Path:
     return config.data_dir() / "results" / f"study_{study.name}{suffix}.json"
 
 
-@contextmanager
-def exclusive(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if need be) or refuse at once with
-    ``RuntimeError`` naming ``what`` holds it: two processes never train one run or write one
-    results file. The system drops the lock when its holder dies, so a killed study leaves
-    none behind. (Where ``fcntl`` is missing, on Windows, nothing is locked.)"""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"{what} is in use by another process (lock {path}): let it "
-                               "finish or stop it first.") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --- One run, where Ray puts it ------------------------------------------------------------------
 
 
@@ -369,7 +345,7 @@ def execute(task: dict) -> dict:
                             "the library on every machine.")
         return outcome
     device = torch.device("cuda" if task["gpus"] and torch.cuda.is_available() else "cpu")
-    with (exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
+    with (runs.exclusive(out / "lock", f"run folder {out}"), (out / "log.txt").open("a") as log,
           redirect_stdout(log), redirect_stderr(log), _watch_for_stop(task.get("stop"))):
         # A new line first: an attempt killed mid-bar left the log without one.
         print(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {task['key']} of study "
@@ -644,7 +620,7 @@ def run_study(
     if not cpus_per_run > 0 or (gpus_per_run is not None and gpus_per_run < 0):
         raise ValueError(f"--cpus-per-run must be > 0 and --gpus-per-run >= 0; got "
                          f"{cpus_per_run} and {gpus_per_run}.")
-    with exclusive(path.with_name(f".{path.name}.lock"), f"results file {path}"):
+    with runs.exclusive(path.with_name(f".{path.name}.lock"), f"results file {path}"):
         return _run(study, path, workers, address, store, cpus_per_run, gpus_per_run, progress,
                     command or f"python -m disentangle study {study.path}")
 
