@@ -139,8 +139,12 @@ def compare(old: Path, new: Path, tolerance: float, steps: int | None,
         a, b = (flatten(scores(h)) for h in held)
         changed = {name: [a.get(name), b.get(name)] for name in sorted(set(a) | set(b))
                    if differs(a.get(name), b.get(name), tolerance)}
+        gaps = [abs(a[n] - b[n]) for n in set(a) & set(b)
+                if isinstance(a[n], (int, float)) and isinstance(b[n], (int, float))
+                and not isinstance(a[n], bool) and math.isfinite(a[n]) and math.isfinite(b[n])]
         runs[key] = {"status": "same" if not changed else "different",
-                     "numbers": len(a), "changed": changed}
+                     "numbers": len(a), "largest_difference": max(gaps, default=0.0),
+                     "changed": changed}
         records = [json.loads((side / key / "run.json").read_text()) for side in (old, new)]
         family = records[1].get("family", records[0].get("family"))
         pair = fingerprints.setdefault(family, {kind: set() for kind in (
@@ -149,9 +153,15 @@ def compare(old: Path, new: Path, tolerance: float, steps: int | None,
         pair["new"].add(held[1]["fingerprint"])
         pair["old_evaluation"].add(held[0]["evaluation_fingerprint"])
         pair["new_evaluation"].add(held[1]["evaluation_fingerprint"])
+    cpu = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+           if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []
     return {
         "what": "seed 0 of every group of every recorded study, trained by two versions of the "
                 "library on one machine; every number of metrics.json compared",
+        "machine": {"cpu_model": cpu[0] if cpu else None, "threads_per_run": 1},
+        "numbers_compared": sum(r.get("numbers", 0) for r in runs.values()),
+        "largest_difference": max((r.get("largest_difference", 0.0) for r in runs.values()),
+                                  default=0.0),
         "tolerance": tolerance,
         "steps_cap": steps,
         "studies_skipped": list(skip),
@@ -176,6 +186,8 @@ def main() -> int:
     check.add_argument("--steps", type=int)
     check.add_argument("--tolerance", type=float, default=1e-6)
     check.add_argument("--record", type=Path)
+    check.add_argument("--old-revision", help="the commit the old side was trained from")
+    check.add_argument("--new-revision", help="the commit the new side was trained from")
     check.add_argument("--skip", nargs="*", default=[], help="study names to leave out")
     args = parser.parse_args()
     if args.verb == "train":
@@ -183,6 +195,7 @@ def main() -> int:
         return 0
     result = compare(args.old, args.new, args.tolerance, args.steps, tuple(args.skip))
     result["command"] = "python tools/same_numbers.py " + " ".join(sys.argv[1:])
+    result["revisions"] = {"old": args.old_revision, "new": args.new_revision}
     text = json.dumps(result, indent=2) + "\n"
     if args.record:
         args.record.write_text(text)
