@@ -181,7 +181,7 @@ def test_two_processes_never_write_one_results_file(tmp_path, capsys):
     results = tmp_path / "study.json"
     with runs.exclusive(tmp_path / ".study.json.lock", "held by this test"):
         code = main(["study", str(path), "--results", str(results), "--quiet"])
-    assert code == 2 and "in use by another process" in capsys.readouterr().err
+    assert code == 2 and "is in use by process" in capsys.readouterr().err
     assert not results.exists()
 
 
