@@ -557,8 +557,17 @@ def _connect(address: str | None) -> bool:
         ray.init(address=address, **quiet)
     else:
         # "local": a new instance here even where a `ray start` cluster was left running, or left
-        # its address behind in /tmp/ray, which ray.init() would otherwise try to join.
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+        # its address behind in /tmp/ray, which ray.init() would otherwise try to join. Ray gives
+        # its node 30 s to register; a loaded laptop can miss that once, so a second try follows.
+        for attempt in range(2):
+            try:
+                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                         **quiet)
+                break
+            except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception here
+                ray.shutdown()
+                if attempt or "timed out during startup" not in str(err):
+                    raise
     return True
 
 
