@@ -251,6 +251,26 @@ def test_the_smoke_study_runs_through_local_ray(straight):
 
 
 @pytest.mark.slow
+def test_where_ray_cannot_start_the_study_runs_in_this_process_with_the_same_results(
+        tmp_path, straight, monkeypatch, capsys):
+    import ray
+
+    def late(*args, **kwargs):  # what Ray raises when its node misses the 30 s to register
+        raise Exception("The current node timed out during startup. This could happen ...")
+
+    monkeypatch.setattr(ray, "init", late)
+    results = tmp_path / "study_smoke.json"
+    record = studies.run_study(studies.load_study(SMOKE), store=tmp_path, results=results,
+                               progress=False)
+    assert "Ray did not start on this machine (The current node timed out" in (
+        capsys.readouterr().err)
+    assert record["environment"]["executor"] == "in-process"
+    assert record["timing"]["workers"] == 1
+    assert record["counts"]["finished"] == 8
+    assert _comparable(record) == _comparable(straight[1])  # what two Ray workers gave
+
+
+@pytest.mark.slow
 def test_a_record_made_before_histories_gets_them_from_the_run_folders(tmp_path, straight):
     where, record, _ = straight
     older = json.loads(json.dumps(record))

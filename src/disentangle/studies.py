@@ -31,12 +31,13 @@ import os
 import re
 import shutil
 import socket
+import sys
 import threading
 import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -543,32 +544,33 @@ def _present_token() -> None:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
-def _connect(address: str | None) -> bool:
+def _connect(address: str | None) -> str:
     """Join the Ray cluster at ``address`` (``auto``: the one started on this machine with ``ray
-    start``), or start Ray here with this machine's cores; returns whether this call started it
-    (and so should stop it)."""
+    start``), or start Ray here with this machine's cores. Returns ``"joined"`` (Ray was running
+    already, or at ``address``), ``"started"`` (this call started it, and so should stop it) or
+    ``"in-process"``: Ray could not start here, and the study runs one run at a time in this
+    process instead (said on stderr)."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return "joined"
     quiet = dict(log_to_driver=False, logging_level="ERROR")
     if address:
         _check_head(address)
         ray.init(address=address, **quiet)
-    else:
+        return "joined"
+    try:
         # "local": a new instance here even where a `ray start` cluster was left running, or left
-        # its address behind in /tmp/ray, which ray.init() would otherwise try to join. Ray gives
-        # its node 30 s to register; a loaded laptop can miss that once, so a second try follows.
-        for attempt in range(2):
-            try:
-                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                         **quiet)
-                break
-            except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception here
-                ray.shutdown()
-                if attempt or "timed out during startup" not in str(err):
-                    raise
-    return True
+        # its address behind in /tmp/ray, which ray.init() would otherwise try to join.
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+    except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception on a failed start
+        # Ray gives its node 30 s to register, and a loaded two-core machine can miss that.
+        ray.shutdown()
+        print(f"Ray did not start on this machine ({' '.join(str(err).split())}); the study runs "
+              "one run at a time in this process instead: the same runs, seeds and results, "
+              "without the parallelism.", file=sys.stderr, flush=True)
+        return "in-process"
+    return "started"
 
 
 def _check_head(address: str) -> None:
@@ -668,60 +670,76 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     _write(path, _record(study, entries, command, environment, timing))
     if not todo:
         return _with_traversals(study, _record(study, entries, command, environment, timing), path)
-    started_ray = _connect(address)
+    executor = _connect(address)
     timing["ray_start_seconds"] = round(time.perf_counter() - started, 3)
-    resources = ray.cluster_resources()
-    environment["cluster"] = {"nodes": len(ray.nodes()), "cpus": resources.get("CPU", 0),
-                              "gpus": resources.get("GPU", 0)}
-    if gpus_per_run is None:
-        gpus_per_run = 1 if resources.get("GPU", 0) >= 1 else 0
-    capacity = _capacity(workers, cpus_per_run, gpus_per_run)
+    environment["executor"] = "ray" if executor != "in-process" else "in-process"
+    if executor == "in-process":
+        if gpus_per_run is None:
+            gpus_per_run = 1 if _has_cuda() else 0
+        environment["cluster"] = {"nodes": 1, "cpus": os.cpu_count(), "gpus": int(_has_cuda())}
+        capacity = 1
+    else:
+        resources = ray.cluster_resources()
+        environment["cluster"] = {"nodes": len(ray.nodes()), "cpus": resources.get("CPU", 0),
+                                  "gpus": resources.get("GPU", 0)}
+        if gpus_per_run is None:
+            gpus_per_run = 1 if resources.get("GPU", 0) >= 1 else 0
+        capacity = _capacity(workers, cpus_per_run, gpus_per_run)
     timing["workers"] = capacity
-    task = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
-                                       max_retries=RETRIES)
     shared = {
         "study": study.name, "profile": study.profile, "metrics": list(study.metrics),
         "store": None if store is None else str(Path(store).resolve()),
         "cpus": cpus_per_run, "gpus": gpus_per_run,
         "environment": {config.DRY_RUN_ENV: os.environ.get(config.DRY_RUN_ENV, "")},
-        "stop": f"stop-{uuid.uuid4().hex}",
+        "stop": f"stop-{uuid.uuid4().hex}" if executor != "in-process" else None,
     }
     in_flight: dict[Any, Run] = {}
     bar = tqdm(total=len(study.runs), initial=len(study.runs) - len(todo), desc=study.name,
                disable=not progress, unit="run")
 
+    def payload(run: Run) -> dict:
+        entries[run.key]["status"] = "running"
+        return {**shared, "key": run.key, "model": run.settings.model,
+                "settings": run.settings.as_dict(), "fingerprint": run.family.fingerprint()}
+
     def show() -> None:
         count = {s: sum(e["status"] == s for e in entries.values()) for s in ("finished", "failed")}
-        bar.set_postfix_str(f"finished {count['finished']}, running {len(in_flight)}, failed "
+        running = sum(e["status"] == "running" for e in entries.values())
+        bar.set_postfix_str(f"finished {count['finished']}, running {running}, failed "
                             f"{count['failed']}, left {len(todo)}")
 
     first_submit = time.perf_counter()
+
+    def finish(run: Run, outcome: dict) -> None:
+        entries[run.key] = {**_entry(run), **outcome}
+        total["run_seconds"] += outcome.get("seconds") or 0.0
+        total["runs_executed"] += 1
+        timing.update(total, wall_seconds=round(
+            total["wall_seconds"] + time.perf_counter() - first_submit, 3))
+        _write(path, _record(study, entries, command, environment, timing))
+        bar.update(1)
+        show()
+
     try:
-        while todo or in_flight:
-            while todo and len(in_flight) < capacity:
-                run = todo.popleft()
-                payload = {**shared, "key": run.key, "model": run.settings.model,
-                           "settings": run.settings.as_dict(),
-                           "fingerprint": run.family.fingerprint()}
-                in_flight[task.remote(payload)] = run
-                entries[run.key]["status"] = "running"
-            show()
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in done:
-                run = in_flight.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except ray.exceptions.RayError as err:
-                    outcome = {"status": "failed", "metrics": {}, "machine": None,
-                               "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
-                entries[run.key] = {**_entry(run), **outcome}
-                total["run_seconds"] += outcome.get("seconds") or 0.0
-                total["runs_executed"] += 1
-                timing.update(total, wall_seconds=round(
-                    total["wall_seconds"] + time.perf_counter() - first_submit, 3))
-                _write(path, _record(study, entries, command, environment, timing))
-                bar.update(1)
-            show()
+        if executor == "in-process":
+            _run_here(todo, payload, finish, show)
+        else:
+            task = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
+                                               max_retries=RETRIES)
+            while todo or in_flight:
+                while todo and len(in_flight) < capacity:
+                    run = todo.popleft()
+                    in_flight[task.remote(payload(run))] = run
+                show()
+                done, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in done:
+                    run = in_flight.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except ray.exceptions.RayError as err:
+                        outcome = {"status": "failed", "metrics": {}, "machine": None,
+                                   "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
+                    finish(run, outcome)
     except KeyboardInterrupt:
         ready = []
         if in_flight:
@@ -740,13 +758,46 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
                 entries[run.key]["status"] = "interrupted"
             else:
                 entries[run.key] = {**_entry(run), **outcome}
+        for entry in entries.values():  # a run of this process stopped outside its training
+            if entry["status"] == "running":
+                entry["status"] = "interrupted"
         _write(path, _record(study, entries, command, environment, timing))
         raise
     finally:
         bar.close()
-        if started_ray:
+        if executor == "started":
             ray.shutdown()
     return _with_traversals(study, _record(study, entries, command, environment, timing), path)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _run_here(todo: deque, payload: Callable[[Run], dict],
+              finish: Callable[[Run, dict], None], show: Callable[[], None]) -> None:
+    """Run the study's runs one after another in this process (where Ray could not start): each
+    as :func:`execute` runs it on Ray, with as many BLAS and OpenMP threads as a Ray task of its
+    CPUs gets. A Ctrl-C lets the run checkpoint at the end of its step, records it as interrupted
+    and raises ``KeyboardInterrupt``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    try:
+        while todo:
+            run = todo.popleft()
+            task = payload(run)
+            show()
+            with threadpool_limits(max(int(task["cpus"]), 1)):
+                outcome = execute(task)
+            finish(run, outcome)
+            if outcome["status"] == "interrupted":
+                raise KeyboardInterrupt
+    finally:
+        torch.set_num_threads(threads)
 
 
 def collect_traversals(record: dict, folder: Path, metric: str) -> dict[str, dict]:
