@@ -176,6 +176,11 @@ def test_a_folder_given_by_hand_refuses_a_run_of_other_settings(tmp_path, capsys
     (["distib", "--data", "digits", "--set", "encoder=conv"], "digits has 8 x 8"),
     (["distib", "--data", "cifar10"], "data='cifar10' is not valid"),
     (["distib", "--set", "seed=2"], "use MODEL, --data and --seed"),
+    (["distib", "--set", "beta=nan"], "beta=nan must be a finite number"),
+    (["tcgan", "--set", "tc_weight=inf"], "tc_weight=inf must be a finite number"),
+    (["distib", "--set", "steps=0"], "steps=0 must be an integer >= 1"),
+    (["distib", "--set", "hidden=0"], "hidden=0 must be an integer >= 1"),
+    (["betavae", "--set", "latent_dim=-1"], "latent_dim=-1 must be an integer >= 1"),
 ])
 def test_bad_settings_are_refused_in_one_line(argv, message, capsys):
     code, said = _train(argv, capsys)

@@ -1,3 +1,6 @@
+import os
+import signal
+
 import pytest
 import torch
 
@@ -81,6 +84,94 @@ def test_interrupt_saves_and_resumes(tmp_path):
     assert torch.load(tmp_path / train.CHECKPOINT, weights_only=False)["step"] == 12
     history = _fit(model, optimizer, batches, step, steps=30, log_every=5, out_dir=tmp_path)
     assert history.steps[-1] == 30
+
+
+def test_weights_that_overflow_after_a_finite_loss_are_never_checkpointed(tmp_path):
+    model, optimizer, batches, step = _problem()
+    calls = {"n": 0}
+
+    def overflowing(batch):  # step 10's update blows a weight up, after its finite loss
+        terms = step(batch)
+        calls["n"] += 1
+        if calls["n"] == calls.get("at", 10):
+            with torch.no_grad():
+                model.weight[0, 0] = float("inf")
+        return terms
+
+    with pytest.raises(train.NonFiniteLossError, match="weights of model are NaN or infinite "
+                                                       "after step 10, though the loss was finite"):
+        train.fit(overflowing, batches, 30, state={"model": model}, out_dir=tmp_path,
+                  checkpoint_every=5, log_every=100, progress=False)
+    saved = train.load_payload(tmp_path / train.CHECKPOINT)
+    assert saved["step"] == 5 and torch.isfinite(saved["state"]["model"]["weight"]).all()
+    # On the last step too, where the run would otherwise end normally.
+    model, optimizer, batches, step = _problem()
+    calls.update(n=0, at=8)
+    with pytest.raises(train.NonFiniteLossError, match="after step 8"):
+        train.fit(overflowing, batches, 8, state={"model": model}, out_dir=tmp_path / "last",
+                  log_every=100, progress=False)
+    assert not (tmp_path / "last" / train.CHECKPOINT).exists()
+
+
+def test_sigterm_checkpoints_at_the_end_of_its_step_and_the_run_resumes_exactly(tmp_path):
+    straight = _problem()
+    _fit(*straight, steps=30, log_every=5)
+    model, optimizer, batches, step = _problem()
+    calls = {"n": 0}
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated(batch):
+        calls["n"] += 1
+        if calls["n"] == 13:  # as a scheduler's kill lands, in the middle of step 13
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(terminated, batches, 30, state={"model": model, "optimizer": optimizer},
+                  generators={"batches": batches.generator}, out_dir=tmp_path, log_every=5,
+                  progress=False)
+    assert train.load_payload(tmp_path / train.CHECKPOINT)["step"] == 13
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+    resumed = _problem()
+    _fit(*resumed, steps=30, log_every=5, out_dir=tmp_path)
+    assert torch.equal(resumed[0].weight, straight[0].weight)
+
+
+def test_a_long_run_checkpoints_by_wall_time_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "CHECKPOINT_SECONDS", 0.0)  # every step is "a while"
+    model, optimizer, batches, step = _problem()
+    calls = {"n": 0}
+
+    def killed(batch):  # an error the loop does not checkpoint on, as a kill would not
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise RuntimeError("killed")
+        return step(batch)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train.fit(killed, batches, 100, state={"model": model}, out_dir=tmp_path,
+                  checkpoint_every=50, log_every=100, progress=False)
+    assert train.load_payload(tmp_path / train.CHECKPOINT)["step"] == 8
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.write_bytes(b""), "is empty"),
+    (lambda path: path.write_bytes(path.read_bytes()[:200]), "is damaged"),
+    (lambda path: path.write_bytes(bytes(range(256)) * 8), "is not a checkpoint"),
+    (lambda path: torch.save({"step": 3}, path), "lacks history, state, generators"),
+    (lambda path: torch.save([1, 2], path), "lacks step"),
+])
+def test_a_damaged_checkpoint_is_refused_in_one_line_naming_it_and_the_way_out(
+        tmp_path, damage, message):
+    model, optimizer, batches, step = _problem()
+    _fit(model, optimizer, batches, step, steps=5, out_dir=tmp_path)
+    path = tmp_path / train.CHECKPOINT
+    damage(path)
+    with pytest.raises(ValueError, match=message) as refused:
+        _fit(model, optimizer, batches, step, steps=10, out_dir=tmp_path)
+    text = str(refused.value)
+    assert str(path) in text and "train this run from the start" in text
+    assert "\n" not in text and "could run code" not in text
 
 
 def test_checkpoint_from_another_run_is_refused(tmp_path):

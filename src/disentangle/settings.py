@@ -15,6 +15,7 @@ else: no flag, no folder suffix, no hand-written comparison. The run store
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ class Settings:
     #: and ``UNUSED_WHY[model]`` says why.
     UNUSED: ClassVar[dict[str, tuple[str, ...]]] = {}
     UNUSED_WHY: ClassVar[dict[str, str]] = {}
+    #: Integer settings that may be 0; every other one counts or sizes something and is >= 1.
+    MAY_BE_ZERO: ClassVar[tuple[str, ...]] = ("seed",)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -130,13 +133,16 @@ class Settings:
                     f"Setting {name}={getattr(self, name)!r} is not valid; valid values are "
                     f"{', '.join(map(str, valid))}."
                 )
-        if self.seed < 0:
-            raise SettingsError(f"Setting seed={self.seed} must be a non-negative integer.")
-        if self.steps < 0 or self.batch_size < 1:
-            raise SettingsError(
-                f"Settings steps={self.steps} and batch_size={self.batch_size} must be >= 0 "
-                "and >= 1."
-            )
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            numbers = value if isinstance(value, tuple) else (value,)
+            floats = [v for v in numbers if isinstance(v, float)]
+            if any(not math.isfinite(v) for v in floats):
+                raise SettingsError(f"Setting {item.name}={value!r} must be a finite number.")
+            least = 0 if item.name in self.MAY_BE_ZERO else 1
+            if isinstance(value, int) and not isinstance(value, bool) and value < least:
+                raise SettingsError(f"Setting {item.name}={value} must be an integer >= {least}"
+                                    + (" (a count or a size)." if least else "."))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

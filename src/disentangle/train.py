@@ -14,7 +14,6 @@ that alternates its players.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import pickle
@@ -30,12 +29,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from disentangle import config
+from disentangle import config, runs
 
 Batch = tuple[torch.Tensor, ...]
 StepFn = Callable[[Batch], dict[str, torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
 CHECKPOINT = "checkpoint.pt"
+#: A run also checkpoints when this many seconds have passed since its last checkpoint, so that a
+#: kill costs minutes of a long run, not a quarter of it.
+CHECKPOINT_SECONDS = 300.0
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -137,16 +139,19 @@ def _save(path: Path, payload: dict) -> None:
 
 
 class _DeferredInterrupt:
-    """Holds a Ctrl-C (SIGINT) until the step it lands in has finished, so that the checkpoint
-    written on it matches a step boundary (weights, optimizer and random generators alike) and a
-    resumed run continues exactly. A second Ctrl-C interrupts at once. Signals can only be caught
-    in the main thread; elsewhere an interrupt is taken where it lands."""
+    """Holds a Ctrl-C (SIGINT) or a SIGTERM (what a scheduler or ``kill`` sends) until the step
+    it lands in has finished, so that the checkpoint written on it matches a step boundary
+    (weights, optimizer and random generators alike) and a resumed run continues exactly; either
+    then ends the run as ``KeyboardInterrupt``. A second signal interrupts at once. Signals can
+    only be caught in the main thread; elsewhere an interrupt is taken where it lands."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.pending = False
         self.installed = threading.current_thread() is threading.main_thread()
         if self.installed:
-            self.previous = signal.signal(signal.SIGINT, self._hold)
+            self.previous = {s: signal.signal(s, self._hold) for s in self.SIGNALS}
 
     def _hold(self, signum: int, frame: object) -> None:
         if self.pending:
@@ -156,7 +161,8 @@ class _DeferredInterrupt:
     def restore(self) -> None:
         if self.installed:
             # None: a handler set outside Python, which cannot be put back; the default can.
-            signal.signal(signal.SIGINT, self.previous or signal.SIG_DFL)
+            for number, previous in self.previous.items():
+                signal.signal(number, previous or signal.SIG_DFL)
             self.installed = False
 
 
@@ -180,10 +186,12 @@ def fit(
 
     ``state`` names the modules and optimizers a checkpoint holds and ``generators`` the random
     generators the batches come from, so that a resumed run continues exactly where it stopped.
-    With ``out_dir``, a checkpoint is written there every ``checkpoint_every`` steps, at the end,
-    and when the run is interrupted (Ctrl-C); with ``resume`` a run starts from the checkpoint it
-    finds there. A NaN or infinite term raises :class:`NonFiniteLossError` naming the step and the
-    term, before any checkpoint is overwritten.
+    With ``out_dir``, a checkpoint is written there every ``checkpoint_every`` steps, after
+    :data:`CHECKPOINT_SECONDS` of training since the last one, at the end, and when the run is
+    interrupted (Ctrl-C or SIGTERM, taken at the end of the step); with ``resume`` a run starts
+    from the checkpoint it finds there. A NaN or infinite term, or a weight of a module in
+    ``state`` that is no longer finite, raises :class:`NonFiniteLossError` naming the step and
+    the term or module, before any checkpoint is overwritten.
     """
     if steps < 0 or log_every < 1:
         raise ValueError(f"steps must be >= 0 and log_every >= 1; got {steps} and {log_every}.")
@@ -210,10 +218,24 @@ def fit(
                 f"or infinite{where}. Lower the learning rate or beta, or check the data."
             )
 
+    def weights_finite(at: int) -> None:
+        for name, obj in state.items():
+            if isinstance(obj, nn.Module) and not all(
+                    bool(torch.isfinite(p).all()) for p in obj.parameters()):
+                where = f"; the last good checkpoint is {path}" if path and path.exists() else ""
+                raise NonFiniteLossError(
+                    f"The weights of {name} are NaN or infinite after step {at}, though the loss "
+                    f"was finite{where}. Lower the learning rate, or check the data.")
+
+    last_saved = time.perf_counter()
+
     def checkpoint(at: int) -> None:
+        nonlocal last_saved
         if path is None:
             return
         check()
+        weights_finite(at)
+        last_saved = time.perf_counter()
         history.seconds = time.perf_counter() - began
         _save(
             path,
@@ -265,7 +287,9 @@ def fit(
                 bar.set_postfix({n: f"{v:.3g}" for n, v in zip(names, means) if n == "total"})
             if evaluate is not None and evaluate_every and done % evaluate_every == 0:
                 history.evaluations.append({"step": done, **evaluate(done)})
-            if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            due = checkpoint_every and done % checkpoint_every == 0
+            late = time.perf_counter() - last_saved > CHECKPOINT_SECONDS
+            if (due or late) and done < steps:
                 checkpoint(done)
             if interrupt.pending:
                 raise KeyboardInterrupt
@@ -287,16 +311,33 @@ def fit(
 
 def load_payload(path: str | Path) -> dict:
     """A checkpoint's contents, loaded with ``weights_only=True``: tensors, numbers, strings and
-    containers only. Anything else is refused with ``ValueError``, since unpickling it could run
-    code."""
+    containers only. A file that is empty, cut short, not a checkpoint, or one holding other
+    Python objects (whose unpickling could run code, and which is never attempted) is refused
+    with one ``ValueError`` naming the file and the way out."""
+    path = Path(path)
+    start_over = (f"delete {path} to train this run from the start (its settings are in "
+                  "run.json beside it), or train into another folder")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (a write cut short?): {start_over}.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path} holds Python objects other than tensors and plain containers, which only an "
-            f"unsafe load could read (and which could run code). It was not written by this "
-            f"library's training loop: delete it, or train into another folder. ({err!s:.120})"
-        ) from None
+        if "Unsupported global" in str(err) or "Unsupported class" in str(err):
+            raise ValueError(
+                f"{path} holds Python objects other than tensors and plain containers, which "
+                "only an unsafe load could read (and which could run code); it was not written "
+                f"by this library's training loop: {start_over}.") from None
+        raise ValueError(f"{path} is not a checkpoint (damaged, or another kind of file): "
+                         f"{start_over}.") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path} is damaged ({' '.join(str(err).split())[:80]}): "
+                         f"{start_over}.") from None
+    expected = ("step", "history", "state", "generators", "torch_rng")
+    lacking = [key for key in expected if not isinstance(payload, dict) or key not in payload]
+    if lacking:
+        raise ValueError(f"{path} is not a checkpoint of this library's training loop (it lacks "
+                         f"{', '.join(lacking)}): {start_over}.")
+    return payload
 
 
 def _restore(path: Path, state: dict, generators: dict) -> tuple[int, History]:
@@ -338,12 +379,11 @@ def load_checkpoint(
 
 
 def save_run(out_dir: str | Path, result: dict, history: History) -> Path:
-    """Write a finished run's ``metrics.json`` (``result``) and ``history.json`` to ``out_dir``,
-    next to its checkpoint; returns the folder."""
+    """Write a finished run's ``history.json`` and then its ``metrics.json`` (``result``) to
+    ``out_dir``, next to its checkpoint, each whole or not at all; returns the folder."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "history.json").write_text(json.dumps(history.as_dict()) + "\n")
+    runs.write_json(out / "history.json", history.as_dict(), indent=None)
+    runs.write_json(out / "metrics.json", result)
     return out
 
 
