@@ -174,31 +174,49 @@ def test_distib_loss_is_the_sum_of_its_named_terms():
     assert torch.allclose(v["total"], v["cross_entropy"] + 0.5 * v["kl_z"])
 
 
-def test_fgsm_on_a_threshold_classifier():
-    # One pixel; class 1 when the pixel is above 0.5. In the [-1, 1] range a point at s flips
-    # exactly when eps > |s|, so with s spread evenly the surviving fraction is known.
+def _threshold(scale=5.0):
+    def classify(x):  # one pixel; class 1 when it is above 0.5
+        s = 2 * x.flatten(1) - 1
+        return torch.cat([-scale * s, scale * s], dim=1)
+
+    return classify
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "logit"])
+def test_fgsm_on_a_threshold_classifier(loss):
+    # In the [-1, 1] range a point at s flips exactly when eps > |s|, so with s spread evenly
+    # (every point classified correctly) both rates are known; either loss points the same way.
     signed = torch.linspace(-0.95, 0.95, 20)
     images = ((signed + 1) / 2).reshape(-1, 1, 1, 1)
     labels = (signed > 0).long()
-
-    def classify(x):
-        s = 2 * x.flatten(1) - 1
-        return torch.cat([-5 * s, 5 * s], dim=1)
-
-    result = supervised.fgsm_accuracy(classify, images, labels, epsilons=(0.0, 0.31, 2.0))
+    result = supervised.fgsm_rates(_threshold(), images, labels, epsilons=(0.0, 0.31, 2.0),
+                                   loss=loss)
     expected = float((signed.abs() > 0.31).float().mean())
-    assert result[0.0] == 1.0 and result[2.0] == 0.0
-    assert result[0.31] == pytest.approx(expected)
+    for rate in ("accuracy", "survival"):
+        assert result[rate][0.0] == 1.0 and result[rate][2.0] == 0.0
+        assert result[rate][0.31] == pytest.approx(expected)
 
 
-def test_fgsm_attacks_only_correct_points():
-    images = torch.tensor([0.1, 0.9, 0.9]).reshape(-1, 1, 1, 1)
-    labels = torch.tensor([0, 1, 0])  # the last one is misclassified and must not count
+def test_fgsm_survival_counts_correct_points_and_accuracy_counts_all():
+    images = torch.tensor([0.1, 0.9, 0.9, 0.9]).reshape(-1, 1, 1, 1)
+    labels = torch.tensor([0, 1, 0, 0])  # the last two are misclassified
+    result = supervised.fgsm_rates(_threshold(1.0), images, labels, epsilons=(0.1,))
+    assert result == {"accuracy": {0.1: 0.5}, "survival": {0.1: 1.0}}
+    # A model that gets (almost) nothing right wins survival, never accuracy: the negative
+    # control that the survival rate alone failed.
+    wrong = supervised.fgsm_rates(_threshold(1.0), images[2:], labels[2:], epsilons=(0.1,))
+    assert wrong == {"accuracy": {0.1: 0.0}, "survival": {0.1: None}}
+    with pytest.raises(ValueError, match="Unknown FGSM loss 'hinge'"):
+        supervised.fgsm_rates(_threshold(), images, labels, loss="hinge")
 
-    def classify(x):
-        s = 2 * x.flatten(1) - 1
-        return torch.cat([-s, s], dim=1)
 
-    assert supervised.fgsm_accuracy(classify, images, labels, epsilons=(0.1,)) == {0.1: 1.0}
-    with pytest.raises(ValueError, match="nothing to attack"):
-        supervised.fgsm_accuracy(classify, images[2:], labels[2:], epsilons=(0.1,))
+def test_the_reference_protocol_reads_vib_from_samples_and_two_codes_from_means():
+    from disentangle.supervised.evaluation import reference_classifier
+
+    x = torch.rand(16, 1, 8, 8)
+    vib = VIB((1, 8, 8), num_classes=4, dim_z=2, hidden=8).eval()
+    sampled = reference_classifier(vib)
+    assert not torch.equal(sampled(x), sampled(x))  # a fresh sample every call
+    model = DisTIB((1, 8, 8), num_classes=4, dim_a=2, dim_z=2, hidden=8).eval()
+    assert reference_classifier(model) == model.classify
+    assert torch.equal(reference_classifier(model)(x), reference_classifier(model)(x))

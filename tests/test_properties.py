@@ -51,7 +51,8 @@ def _toml(value) -> str:
     key=st.one_of(st.sampled_from(NAMES), TEXT),
     value=VALUES,
     seeds=st.one_of(st.integers(-5, 10**12), st.lists(st.integers(-3, 5), max_size=4), TEXT),
-    metric=st.one_of(st.sampled_from(["accuracy_a", "mig", "fgsm.0.1", "fgsm.0.77"]), TEXT),
+    metric=st.one_of(st.sampled_from(["accuracy_a", "mig", "fgsm_accuracy.0.1", "fgsm.0.1",
+                                       "fgsm_survival.0.77"]), TEXT),
 )
 def test_a_study_file_is_valid_or_refused_in_one_line(tmp_path_factory, group, model, key,
                                                       value, seeds, metric):

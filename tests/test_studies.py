@@ -217,9 +217,9 @@ def test_metric_names_are_what_the_evaluations_report(tmp_path):
         reported = set(result["metrics"])
         assert reported == set(supervised.metric_names(model))
     scores = studies.scores(supervised.settings_for("distib", "digits", profile="smoke"),
-                            result, ("accuracy_a", "fgsm.0.1", "fgsm.9"))
-    assert 0 <= scores["accuracy_a"] <= 1 and 0 <= scores["fgsm.0.1"] <= 1
-    assert scores["fgsm.9"] is None
+                            result, ("accuracy_a", "fgsm_accuracy.0.1", "fgsm_accuracy.9"))
+    assert 0 <= scores["accuracy_a"] <= 1 and 0 <= scores["fgsm_accuracy.0.1"] <= 1
+    assert scores["fgsm_accuracy.9"] is None
 
 
 # --- Running ---------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_the_smoke_study_runs_through_local_ray(straight):
     else:
         assert record["timing"]["workers"] == 2
     for group in ("distib", "vib"):
-        for metric in ("accuracy_a", "mi_x_a", "fgsm.0.1"):
+        for metric in ("accuracy_a", "mi_x_a", "fgsm_accuracy.0.1"):
             summary = record["summary"][group][metric]
             assert summary["n"] == 4 and summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
     primary = [c for c in record["comparisons"] if c["primary"]]
@@ -275,6 +275,17 @@ def test_where_ray_cannot_start_the_study_runs_in_this_process_with_the_same_res
     assert record["timing"]["workers"] == 1
     assert record["counts"]["finished"] == 8
     assert _comparable(record) == _comparable(straight[1])  # what two Ray workers gave
+
+
+@pytest.mark.slow
+def test_a_flagged_run_is_named_in_the_record_and_its_table(straight):
+    record = json.loads(json.dumps(straight[1]))
+    assert record["flagged"] == []
+    record["runs"][0]["flags"] = ["near_chance"]
+    record["flagged"] = studies.flagged(record["runs"])
+    assert record["flagged"] == [{"key": "distib/seed0", "group": "distib", "seed": 0,
+                                  "flags": ["near_chance"]}]
+    assert "flagged distib/seed0: near_chance (in the numbers above)" in studies.table(record)
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ from disentangle.supervised import evaluation as supervised_evaluation
 
 KEYS = {
     "accuracy_a", "probe_label_from_a", "probe_label_from_z", "probe_nuisance_from_a",
-    "probe_nuisance_from_z", "mi_x_a", "mi_x_z", "mi_a_y", "mi_a_z", "fgsm", "profile", "seed",
+    "probe_nuisance_from_z", "mi_x_a", "mi_x_z", "mi_a_y", "mi_a_z", "fgsm_accuracy", "profile",
+    "seed", "flags",
     "environment", "wall_seconds", "train_seconds", "swaps", "probe_label_from_a_sampled",
     "probe_label_from_z_sampled", "probe_nuisance_from_a_sampled", "probe_nuisance_from_z_sampled",
     "probe_label_from_z_mlp", "probe_nuisance_from_a_sampled_mlp", "probe_nuisance_from_z_mlp",
@@ -40,13 +41,18 @@ def test_distib_run_writes_every_metric(distib_digits):
          metrics["chance"]], abs=5e-4)
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["metrics"]["accuracy_a"] == metrics["accuracy_a"]
-    assert set(on_disk["metrics"]["fgsm"]) == {"0.1", "0.2", "0.3"}
+    for name in supervised_evaluation.FGSM_SCORES:
+        assert set(on_disk["metrics"][name]) == {"0.1", "0.2", "0.3"}, name
+    assert on_disk["flags"] == []  # a model that learned, with a loss that fell
     assert on_disk["environment"]["torch"] == torch.__version__
     history = json.loads((out / "history.json").read_text())
     assert {"reconstruction", "cross_entropy", "kl_a", "kl_z", "total"} <= set(history["terms"])
     # Learning happened: 60 steps on 8 x 8 digits are far above the 10% of chance.
     assert metrics["accuracy_a"] > 0.3
-    assert 0 <= metrics["fgsm"]["0.3"] <= metrics["fgsm"]["0.1"] <= 1
+    for rate in ("accuracy", "survival"):
+        assert 0 <= metrics[f"fgsm_{rate}"]["0.3"] <= metrics[f"fgsm_{rate}"]["0.1"] <= 1
+    # Over all points the attacked accuracy is at most the clean one; survival is of those.
+    assert metrics["fgsm_accuracy"]["0.1"] <= metrics["accuracy_a"]
     assert set(metrics["swaps"]) == {"label_follows_a", "follows_a", "follows_z", "reconstructed",
                                      "centre_x_follows_z", "centre_x_follows_a"}
 
@@ -289,3 +295,25 @@ def test_the_run_settings_choose_the_activation():
     )
     kinds = {type(layer) for layer in model.modules()}
     assert torch.nn.LeakyReLU in kinds and torch.nn.ReLU not in kinds
+
+
+def test_a_collapsed_model_is_flagged_and_cannot_win_fgsm_accuracy(tmp_path):
+    # VIB at learning rate 30 collapses to (about) one class: every point it gets right survives
+    # the attack, so the survival rate says 1.0; the accuracy over all points stays at chance.
+    result = supervised.run("vib", "digits", profile="smoke", seed=0, out_dir=tmp_path,
+                            progress=False, lr=30.0)
+    metrics = result["metrics"]
+    assert result["flags"] == ["near_chance"]
+    assert metrics["fgsm_survival"]["0.1"] == 1.0
+    assert metrics["fgsm_accuracy"]["0.1"] < metrics["chance"] + 0.1
+
+
+def test_a_loss_that_rose_while_finite_marks_the_run_diverged():
+    from disentangle import family
+
+    assert family.loss_rose(train.History([1, 2, 3], {"total": [2.0, 1.0, 2.5]}))
+    assert not family.loss_rose(train.History([1, 2, 3], {"total": [2.0, 3.0, 1.5]}))
+    assert not family.loss_rose(train.History([1], {"total": [2.0]}))
+    marked = supervised_evaluation.flags({"accuracy_a": 0.9, "chance": 0.1},
+                                         train.History([1, 2], {"total": [1.0, 4.0]}))
+    assert marked == ["diverged"]

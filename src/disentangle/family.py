@@ -59,7 +59,10 @@ class Family:
     - ``sources`` and ``evaluation_sources``: the files (or folders) under the package
       ``disentangle`` whose bytes define what a run trains and how it is scored
       (:func:`disentangle.runs.fingerprint`);
-    - ``figure(model, settings, out)``: an optional figure a finished run writes to its folder.
+    - ``figure(model, settings, out)``: an optional figure a finished run writes to its folder;
+    - ``flags(scores, history)``: optional, what marks a run whose scores cannot be read at face
+      value (such as ``near_chance`` or ``diverged``); a run's ``metrics.json`` and every study
+      that includes it list them.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Family:
     sources: tuple[str, ...]
     evaluation_sources: tuple[str, ...]
     figure: Callable[[Any, Any, Path], None] | None = None
+    flags: Callable[[dict, train.History], list[str]] | None = None
     #: Data sets its models can train on (the settings class checks the same list).
     data: tuple[str, ...] = field(default=())
 
@@ -148,7 +152,7 @@ def result(
 ) -> dict:
     """A finished run's ``metrics.json``, the same shape for every family: what ran (model,
     data, profile, seed, every setting), by which code (both fingerprints), where, its ``metrics``
-    (the family's scores), how long it took and on what."""
+    (the family's scores) and its ``flags``, how long it took and on what."""
     settings = trained.settings
     return {
         "model": settings.model,
@@ -161,10 +165,18 @@ def result(
         "evaluation_fingerprint": family.evaluation_fingerprint(),
         "run_dir": str(trained.out_dir),
         "metrics": scores,
+        "flags": family.flags(scores, trained.history) if family.flags else [],
         "train_seconds": trained.history.seconds,
         "wall_seconds": time.perf_counter() - started,
         "environment": config.environment(device),
     }
+
+
+def loss_rose(history: train.History, term: str = "total") -> bool:
+    """Whether a run's loss diverged while staying finite: its last logged ``term`` is above its
+    first (the loop refuses a loss that is not finite)."""
+    values = history.terms.get(term, [])
+    return len(values) > 1 and values[-1] > values[0]
 
 
 def run(

@@ -361,6 +361,7 @@ def execute(task: dict) -> dict:
                 metrics=scores(run_settings, result, tuple(task["metrics"])),
                 fingerprint=result["fingerprint"],
                 evaluation_fingerprint=result["evaluation_fingerprint"],
+                flags=result.get("flags", []),
                 train_seconds=result.get("train_seconds"),
                 history=history(out),
             )
@@ -520,9 +521,18 @@ def _record(study: Study, entries: dict[str, dict], command: str, environment: d
         "runs": [entries[run.key] for run in study.runs],
         "summary": summary,
         "comparisons": comparisons,
+        "flagged": flagged(entries.values()),
         "environment": environment,
         "timing": timing,
     }
+
+
+def flagged(entries: Iterable[dict]) -> list[dict]:
+    """The finished runs marked by their family's flags (such as ``near_chance``, ``diverged``):
+    key, group, seed and flags of each. They stay in the summary and the comparisons, where
+    :func:`table` names them beside the numbers they are part of."""
+    return [{k: entry[k] for k in ("key", "group", "seed", "flags")} for entry in entries
+            if entry["status"] == "finished" and entry.get("flags")]
 
 
 def read_results(path: str | Path) -> dict:
@@ -843,7 +853,8 @@ def failures(record: dict) -> list[dict]:
 
 def table(record: dict) -> str:
     """A results record as text: a row per metric with each group's mean [95% t-interval] and n,
-    then every comparison's verdict (:func:`stats.verdict`), primary ones marked."""
+    then every comparison's verdict (:func:`stats.verdict`), primary ones marked, then the flagged
+    runs (:func:`flagged`) and the failed ones."""
     metrics, groups = record["study"]["metrics"], list(record["summary"])
     width = max(len(m) for m in metrics) + 2
     lines = [f"{'metric':{width}s}" + "".join(f"{g:>30s}" for g in groups)]
@@ -868,6 +879,11 @@ def table(record: dict) -> str:
             lines.append(f"          its pairs were trained on {len(comparison['machines'])} "
                          "machines: the same code and seed differ between them within the "
                          "seeds' spread")
+    marked = record.get("flagged", [])
+    if marked:
+        lines.append("")
+        lines += [f"flagged {entry['key']}: {', '.join(entry['flags'])} (in the numbers above)"
+                  for entry in marked]
     failed = failures(record)
     if failed:
         lines.append("")

@@ -6,7 +6,7 @@ the codes hold, FGSM) and ``family`` (the record the registry lists, and the ent
 from disentangle.supervised.evaluation import (
     encode_test,
     evaluate_model,
-    fgsm_accuracy,
+    fgsm_rates,
     metric_names,
     probe,
     probe_table,
@@ -21,6 +21,6 @@ from disentangle.supervised.training import DISENIB_WARMUP, build_model, loss_fo
 __all__ = [
     "DISENIB_WARMUP", "FAMILY", "PAPER", "VIB", "DisTIB", "DisenIB", "SupervisedSettings",
     "TwoCodes", "build_model", "disenib_loss", "distib_loss", "encode_test", "evaluate_model",
-    "fgsm_accuracy", "fit_model", "load_or_train", "loss_for", "metric_names", "probe",
+    "fgsm_rates", "fit_model", "load_or_train", "loss_for", "metric_names", "probe",
     "probe_table", "run", "settings_for", "swap_scores", "training_parts", "vib_loss",
 ]

@@ -1,8 +1,9 @@
 """How the supervised family is scored: what the codes of a trained model (DisTIB or a baseline)
 hold, for ``metrics.json`` and the chapters: the test set encoded, the accuracy from the label
 code, linear and small-network probes for the label and every nuisance factor from each code,
-information estimates, what the swaps follow, and FGSM robustness with the DisenIB protocol
-(:func:`fgsm_accuracy`), all in :func:`evaluate_model`."""
+information estimates, what the swaps follow, and FGSM robustness by two protocols
+(:func:`fgsm_rates`), all in :func:`evaluate_model`; and the flags a run is marked with when its
+scores cannot be read at face value (:func:`flags`)."""
 
 from __future__ import annotations
 
@@ -17,19 +18,30 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from torch.nn import functional as F
 
-from disentangle import config, estimators
+from disentangle import config, estimators, family, train
 from disentangle.data.labelled import LabelledData
+from disentangle.nets import reparameterize
 from disentangle.supervised.networks import VIB, TwoCodes
 from disentangle.supervised.settings import SupervisedSettings
 
 PROBE_READERS = ("linear", "mlp")
 
 
+#: The FGSM scores of a run, each ``{eps: rate}``: ``PROTOCOL`` is the book's (cross-entropy of
+#: the label code's mean) or the reference code's (DisenIB's: the negated true-class logit, and VIB
+#: attacked and scored on samples); ``SPLIT`` the test points or training points; ``RATE``
+#: ``accuracy`` (over all attacked points) or ``survival`` (of those classified correctly before).
+FGSM_SCORES = tuple(f"fgsm{protocol}{split}_{rate}" for protocol in ("", "_reference")
+                    for split in ("", "_train") for rate in ("accuracy", "survival"))
+#: A run whose clean accuracy is less than this far above chance is flagged ``near_chance``.
+NEAR_CHANCE = 0.1
+
+
 def metric_names(model: str) -> tuple[str, ...]:
     """The names :func:`evaluate_model` reports for a supervised model (``distib``, ``twostep``,
     ``vib``, ``disenib``). Most hold a number; ``probe_nuisance_from_*`` and ``nuisance_chance``
-    hold one per nuisance factor, ``swaps`` one per score of :func:`swap_scores` and ``fgsm`` and
-    ``fgsm_train`` one per attack size."""
+    hold one per nuisance factor, ``swaps`` one per score of :func:`swap_scores` and each of
+    :data:`FGSM_SCORES` one per attack size."""
     if model not in SupervisedSettings.MODELS:
         raise ValueError(f"Unknown supervised model {model!r}; valid models are "
                          f"{', '.join(SupervisedSettings.MODELS)}.")
@@ -39,8 +51,19 @@ def metric_names(model: str) -> tuple[str, ...]:
                    for ending in ("", "_mlp") for target in ("label", "nuisance") for code in codes)
     second = ("mi_x_z", "mi_a_z", "swaps") if two else ()
     information = ("mi_x_a", "mi_a_y", *second)
-    return ("accuracy_a", "chance", *probes, "nuisance_chance", *information, "fgsm",
-            "fgsm_train")
+    return ("accuracy_a", "chance", *probes, "nuisance_chance", *information, *FGSM_SCORES)
+
+
+def flags(scores: dict, history: train.History) -> list[str]:
+    """What marks a run whose scores cannot be read at face value: ``near_chance`` (its clean
+    accuracy is less than :data:`NEAR_CHANCE` above always guessing the commonest class) and
+    ``diverged`` (its last logged loss is above its first, though finite)."""
+    marked = []
+    if scores["accuracy_a"] < scores["chance"] + NEAR_CHANCE:
+        marked.append("near_chance")
+    if family.loss_rose(history):
+        marked.append("diverged")
+    return marked
 
 
 @torch.no_grad()
@@ -160,8 +183,9 @@ def evaluate_model(
     """What the codes hold, for ``metrics.json``: accuracy from A (VIB's one code counts as A),
     probes for the label and every nuisance factor from each code, information estimates in nats
     (I(X;A) and I(X;Z) by Monte Carlo over the test posteriors, I(A;Y) from the classifier, I(A;Z)
-    by KSG on the means), what the swaps of a two-code model follow (:func:`swap_scores`), and FGSM
-    accuracies on test points (``fgsm``) and on training points (``fgsm_train``).
+    by KSG on the means), what the swaps of a two-code model follow (:func:`swap_scores`), and the
+    FGSM rates of :data:`FGSM_SCORES` (:func:`fgsm_rates`) on the first ``fgsm_points`` test and
+    training points.
 
     The probes read the code means (``probe_*_from_a``) and, again, one sample of each posterior
     per image (``probe_*_from_a_sampled``). The means are a deterministic function of the image and
@@ -211,22 +235,38 @@ def evaluate_model(
         result["swaps"] = swap_scores(model, labelled, min(pairs, len(labelled.y_test) // 2))
     # The paper's Table I attacks training points too: how far robustness is learned, not only
     # how far it generalises. A dry run of the gpu profile attacks 256 points of each: enough that
-    # its untrained model classifies some of them correctly, as an attack needs.
+    # its untrained model classifies some of them correctly, as a survival rate needs.
     if not config.learns(labelled.profile):
         fgsm_points = min(fgsm_points, 256)
     train_points = torch.arange(min(fgsm_points, len(labelled.y_train)),
                                 device=labelled.y_train.device)
-    for key, images, labels in (
-        ("fgsm", labelled.test_images(0, fgsm_points), labelled.y_test),
-        ("fgsm_train", labelled.x_train[train_points], labelled.y_train[train_points]),
-    ):
-        result[key] = {
-            str(eps): acc
-            for eps, acc in fgsm_accuracy(
-                model.classify, images, labels[: len(images)]
-            ).items()
-        }
+    splits = {"": (labelled.test_images(0, fgsm_points), labelled.y_test),
+              "_train": (labelled.x_train[train_points], labelled.y_train[train_points])}
+    protocols = {"": (model.classify, "cross_entropy"),
+                 "_reference": (reference_classifier(model), "logit")}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the samples VIB is attacked and scored on by the reference
+        for protocol, (classify, loss) in protocols.items():
+            for split, (images, labels) in splits.items():
+                rates = fgsm_rates(classify, images, labels[: len(images)], loss=loss)
+                for rate, by_eps in rates.items():
+                    result[f"fgsm{protocol}{split}_{rate}"] = {
+                        str(eps): value for eps, value in by_eps.items()}
     return result
+
+
+def reference_classifier(model: TwoCodes | VIB) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How the reference code (DisenIB's evaluation) classifies under attack: VIB from a fresh
+    sample of its code on every call, as its forward pass does; a two-code model from the label
+    code's mean, as :meth:`TwoCodes.classify`."""
+    if not isinstance(model, VIB):
+        return model.classify
+
+    def sampled(x: torch.Tensor) -> torch.Tensor:
+        out = model.posteriors(x)
+        return model.classifier(reparameterize(out["mean_z"], out["log_var_z"]))
+
+    return sampled
 
 
 def probe_table(metrics: dict) -> str:
@@ -251,24 +291,35 @@ def probe_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def fgsm_accuracy(
+def fgsm_rates(
     classify: Callable[[torch.Tensor], torch.Tensor],
     images: torch.Tensor,
     labels: torch.Tensor,
     epsilons: Sequence[float] = (0.1, 0.2, 0.3),
+    loss: str = "cross_entropy",
     batch_size: int = 1024,
-) -> dict[float, float]:
-    """For each eps, the fraction of the correctly classified test images that stay correct after
-    one FGSM step x' = clip(x + eps * sign(grad_x CE(classify(x), y)), -1, 1), with x the image in
-    [-1, 1] (Goodfellow et al. 2015; the protocol of DisenIB and DisTIB).
+) -> dict[str, dict[float, float | None]]:
+    """One FGSM step (Goodfellow et al. 2015) at each eps, x' = clip(x + eps * sign(grad_x L), -1,
+    1) with x the image in [-1, 1], and two rates of it:
 
-    ``classify`` takes images in [0, 1], like every model of the book; the attack happens in the
-    [-1, 1] range and is mapped back, so eps = 0.1 moves each pixel by 0.05 of the [0, 1] range.
-    """
+    - ``accuracy``: the share of *all* ``images`` classified correctly after the attack, which a
+      model at chance cannot win;
+    - ``survival``: the share of the images classified correctly before the attack that stay
+      correct after it (the rate DisenIB's code reports); ``None`` where none was correct.
+
+    ``loss`` is ``cross_entropy`` (L = CE(classify(x), y), the book's protocol) or ``logit``
+    (L = the mean negated true-class logit, ``nll_loss`` on raw logits, as DisenIB's code
+    attacks). ``classify`` takes images in [0, 1], like every model of the book; the attack happens
+    in the [-1, 1] range and is mapped back, so eps = 0.1 moves each pixel by 0.05 of the [0, 1]
+    range. A stochastic ``classify`` is called afresh for the clean reading, the gradient and each
+    attacked reading, as the reference code's forward passes are."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels.")
     if any(eps < 0 for eps in epsilons):
         raise ValueError(f"FGSM step sizes must be >= 0; got {list(epsilons)}.")
+    if loss not in ("cross_entropy", "logit"):
+        raise ValueError(f"Unknown FGSM loss {loss!r}; give cross_entropy or logit.")
+    right = {float(eps): 0 for eps in epsilons}
     kept = {float(eps): 0 for eps in epsilons}
     correct_total = 0
     for start in range(0, len(images), batch_size):
@@ -276,17 +327,18 @@ def fgsm_accuracy(
         y = labels[start : start + batch_size]
         with torch.no_grad():
             correct = classify(x).argmax(1) == y
-        x, y = x[correct], y[correct]
-        correct_total += len(y)
-        if not len(y):
-            continue
+        correct_total += int(correct.sum())
         signed = (2 * x - 1).detach().requires_grad_(True)
-        loss = F.cross_entropy(classify((signed + 1) / 2), y)
-        (grad,) = torch.autograd.grad(loss, signed)
+        logits = classify((signed + 1) / 2)
+        objective = (F.cross_entropy(logits, y) if loss == "cross_entropy"
+                     else F.nll_loss(logits, y))
+        (grad,) = torch.autograd.grad(objective, signed)
         with torch.no_grad():
             for eps in epsilons:
                 attacked = (signed + eps * grad.sign()).clamp(-1, 1)
-                kept[float(eps)] += int((classify((attacked + 1) / 2).argmax(1) == y).sum())
-    if correct_total == 0:
-        raise ValueError("The model classifies no test image correctly: nothing to attack.")
-    return {eps: count / correct_total for eps, count in kept.items()}
+                still = classify((attacked + 1) / 2).argmax(1) == y
+                right[float(eps)] += int(still.sum())
+                kept[float(eps)] += int((still & correct).sum())
+    return {"accuracy": {eps: count / len(images) for eps, count in right.items()},
+            "survival": {eps: count / correct_total if correct_total else None
+                         for eps, count in kept.items()}}

@@ -12,7 +12,7 @@ import torch
 from disentangle import config, family, runs, train
 from disentangle.data.labelled import LabelledData
 from disentangle.data.registry import LABELLED
-from disentangle.supervised.evaluation import evaluate_model, metric_names
+from disentangle.supervised.evaluation import evaluate_model, flags, metric_names
 from disentangle.supervised.networks import VIB, DisenIB, DisTIB
 from disentangle.supervised.settings import SupervisedSettings
 from disentangle.supervised.training import load, training_parts
@@ -30,6 +30,7 @@ FAMILY = family.Family(
                       "supervised/objectives.py", "supervised/training.py"),
     evaluation_sources=("supervised/evaluation.py", "estimators.py"),
     data=LABELLED,
+    flags=flags,
 )
 
 

@@ -55,6 +55,7 @@ FAMILY = family.Family(
     evaluation_sources=("metrics.py", "estimators.py", "vae/family.py"),
     figure=figure,
     data=GROUND_TRUTH,
+    flags=lambda scores, history: ["diverged"] if family.loss_rose(history) else [],
 )
 
 
