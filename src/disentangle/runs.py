@@ -200,6 +200,25 @@ def _set_aside(out: Path, label: str) -> Path:
     return aside
 
 
+def _clear_leftovers(out: Path) -> None:
+    """Delete the half-written files a process killed while writing left in ``out`` (a
+    checkpoint's ``*.PID.partial``, a JSON file's ``.*.PID.tmp``) whose process is gone."""
+    for leftover in [*out.glob("*.partial"), *out.glob(".*.tmp")]:
+        pid = leftover.name.split(".")[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def open_run(
     out: str | Path, settings: Settings, profile: str, family: str, code: str, *,
     load_stale: bool = False,
@@ -213,6 +232,7 @@ def open_run(
     other code: a profile's defaults changed since, and the old run is set aside as stale. Files
     of a run made before the store (a checkpoint with no ``run.json``) count as stale."""
     out = Path(out)
+    _clear_leftovers(out)
     asked = record(settings, profile, family, code)
     held = read_record(out)
     if held is None and any((out / name).exists() for name in RUN_FILES):

@@ -26,7 +26,7 @@ class GanSettings(Settings):
     that the first codes are taught on ``labelled`` images."""
 
     MODELS: ClassVar[tuple[str, ...]] = ("infogan", "tcgan")
-    MAY_BE_ZERO: ClassVar[tuple[str, ...]] = ("seed", "labelled")
+    MAY_BE_ZERO: ClassVar[tuple[str, ...]] = ("seed", "labelled", "noise_dim")
     CHOICES: ClassVar[dict[str, tuple]] = {
         "data": GROUND_TRUTH,
         "estimator": ("mws", "drt"),
