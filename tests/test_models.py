@@ -60,27 +60,45 @@ def test_the_two_step_run_is_distib_with_the_reconstruction_stopped_at_a():
         assert isinstance(built, DisTIB) and built.decoder_trains_a == trains_a
 
 
-def test_disenib_sends_each_term_only_where_its_objective_says():
+def test_disenib_sends_each_term_only_where_its_reference_procedure_says():
     torch.manual_seed(0)
     model = DisenIB((1, 8, 8), num_classes=3, dim_a=2, dim_z=2, hidden=8)
     x, y = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
 
-    def gradient(term, module):
+    def gradient(term, module, trains="style", loss=supervised.disenib_loss):
         model.zero_grad()
-        supervised.disenib_loss(model(x, y), x, y, model.critic, "gaussian")[term].backward()
+        args = (model, x) if loss is supervised.objectives.disenib_estimator_loss else (
+            model, x, y, trains)
+        loss(*args)[term].backward()
         return sum(p.grad.abs().sum() for p in module.parameters() if p.grad is not None)
 
-    # The reconstruction is from S and the label, never from T.
+    # The reconstruction is from S and the label, never from T; the label is read from T only.
     assert gradient("reconstruction", model.encoder_a) == 0
     assert gradient("reconstruction", model.encoder_z) > 0
     assert gradient("reconstruction", model.embedding) > 0
     assert gradient("cross_entropy", model.encoder_a) > 0
     assert gradient("cross_entropy", model.encoder_z) == 0
-    # I(S; T) trains both encoders and not the critic; the critic's loss trains only the critic.
-    assert gradient("mi_a_z", model.encoder_a) > 0 and gradient("mi_a_z", model.encoder_z) > 0
-    assert gradient("mi_a_z", model.critic) == 0
-    assert gradient("critic", model.critic) > 0
-    assert gradient("critic", model.encoder_a) == 0 and gradient("critic", model.encoder_z) == 0
+    # The estimator's term reaches the encoder whose turn it is, and only that one.
+    assert gradient("estimator", model.encoder_z, "style") > 0
+    assert gradient("estimator", model.encoder_a, "style") == 0
+    assert gradient("estimator", model.encoder_a, "label") > 0
+    assert gradient("estimator", model.encoder_z, "label") == 0
+    # During the warm-up it reaches neither, through the total.
+    assert gradient("total", model.encoder_a, None) > 0  # the label term
+    model.zero_grad()
+    supervised.disenib_loss(model, x, y, None)["total"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.estimator.parameters())
+    # The estimator's loss trains the estimator and no encoder.
+    estimator_loss = supervised.objectives.disenib_estimator_loss
+    assert gradient("total", model.estimator, loss=estimator_loss) > 0
+    assert gradient("total", model.encoder_a, loss=estimator_loss) == 0
+    assert gradient("total", model.encoder_z, loss=estimator_loss) == 0
+
+
+def test_disenib_clusters_codes_within_the_radius_and_keeps_far_ones():
+    codes = torch.tensor([[0.0, 0.0], [0.1, 0.1], [5.0, 5.0]])
+    clustered = supervised.objectives.cluster(codes, radius=0.5)
+    assert torch.allclose(clustered, torch.tensor([[0.05, 0.05], [0.05, 0.05], [5.0, 5.0]]))
 
 
 def test_disenib_codes_are_gaussians_of_the_fixed_noise_and_its_swaps_decode_the_read_label():
@@ -92,9 +110,13 @@ def test_disenib_codes_are_gaussians_of_the_fixed_noise_and_its_swaps_decode_the
     assert torch.allclose(out["log_var_z"].exp(), torch.full((4, 2), 0.01))
     a, z = model.encode(x)
     label = model.classify(x).argmax(1)
-    expected = model.decoder(torch.cat([z, model.embedding(label)], 1)).clamp(0, 1)
-    assert torch.allclose(model.decode(a, z), expected)
+    signed = model.decoder(torch.cat([z, model.embedding(label)], 1))
+    assert torch.allclose(model.decode(a, z), ((signed + 1) / 2).clamp(0, 1))
     assert model.swap(x, x).shape == (4, 4, 1, 8, 8)
+    names = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert "estimator" in names
+    main = {id(p) for p in model.main_parameters()}
+    assert not main & {id(p) for p in model.estimator.parameters()}
 
 
 def test_separate_variance_network_and_clamp():

@@ -16,11 +16,17 @@ from disentangle.supervised.family import FAMILY, fit_model, load_or_train, run,
 from disentangle.supervised.networks import VIB, DisenIB, DisTIB, TwoCodes
 from disentangle.supervised.objectives import disenib_loss, distib_loss, vib_loss
 from disentangle.supervised.settings import PAPER, SupervisedSettings
-from disentangle.supervised.training import DISENIB_WARMUP, build_model, loss_for, training_parts
+from disentangle.supervised.training import (
+    DISENIB_SCHEDULE,
+    build_model,
+    disenib_step,
+    loss_for,
+    training_parts,
+)
 
 __all__ = [
-    "DISENIB_WARMUP", "FAMILY", "PAPER", "VIB", "DisTIB", "DisenIB", "SupervisedSettings",
-    "TwoCodes", "build_model", "disenib_loss", "distib_loss", "encode_test", "evaluate_model",
-    "fgsm_rates", "fit_model", "load_or_train", "loss_for", "metric_names", "probe",
-    "probe_table", "run", "settings_for", "swap_scores", "training_parts", "vib_loss",
+    "DISENIB_SCHEDULE", "FAMILY", "PAPER", "VIB", "DisTIB", "DisenIB", "SupervisedSettings",
+    "TwoCodes", "build_model", "disenib_loss", "disenib_step", "distib_loss", "encode_test",
+    "evaluate_model", "fgsm_rates", "fit_model", "load_or_train", "loss_for", "metric_names",
+    "probe", "probe_table", "run", "settings_for", "swap_scores", "training_parts", "vib_loss",
 ]

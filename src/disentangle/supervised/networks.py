@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from disentangle.nets import (
-    Critic,
     Decoder,
     GaussianEncoder,
     encoder_body,
@@ -130,17 +129,40 @@ class DisTIB(TwoCodes):
         return _to_pixels(self.decoder(torch.cat([a, z], 1)), self.likelihood)
 
 
+class DisenIBEstimator(nn.Module):
+    """DisenIB's estimator of the dependence of S and T, as its reference code builds it: s and t
+    each projected to ``width`` units, then two layers of 2 ``width`` LeakyReLU(0.2) units and
+    one output, every linear map spectrally normalised. It is trained as a least-squares critic
+    (:func:`disentangle.supervised.objectives.disenib_estimator_loss`): +1 on pairs drawn from the
+    product of the marginals, -1 on joint pairs."""
+
+    def __init__(self, dim_s: int, dim_t: int, width: int = 128):
+        super().__init__()
+        norm = nn.utils.parametrizations.spectral_norm
+        self.style = norm(nn.Linear(dim_s, width))
+        self.label = norm(nn.Linear(dim_t, width))
+        self.body = nn.Sequential(
+            norm(nn.Linear(2 * width, 2 * width)), nn.LeakyReLU(0.2),
+            norm(nn.Linear(2 * width, 2 * width)), nn.LeakyReLU(0.2),
+            norm(nn.Linear(2 * width, 1)),
+        )
+
+    def forward(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([self.style(s), self.label(t)], 1)).squeeze(1)
+
+
 class DisenIB(TwoCodes):
     """The disentangled information bottleneck (Pan, Niu, Zhang and Zhang, AAAI 2021), which
-    maximises I(T; Y) + I(X; S, Y) - I(S; T) with a label code T and a style code S.
+    maximises I(T; Y) + I(X; S, Y) - I(S; T) with a label code T and a style code S, built as its
+    reference code builds it.
 
     Both encoders are deterministic; the codes the objective sees are t + N(0, 1) and
     s + N(0, 0.1^2) (:data:`NOISE`), so that p(t | x) and p(s | x) are Gaussians of fixed variance
     and the book's estimators read them as any other encoder's. A linear classifier reads T; the
-    decoder reconstructs x from S and a learned embedding of the label y (not from T); a critic
-    on (t, s) pairs estimates I(S; T) by the density-ratio trick (:func:`objectives.disenib_loss`).
-    Here A names T and Z names S, so that the book's evaluation reads both models alike; a swap
-    decodes the Z of one image with the label that the A of another is classified as."""
+    decoder reconstructs the image in [-1, 1] from S and a learned embedding of the label y (not
+    from T); :class:`DisenIBEstimator` measures how far (s, t) pairs look dependent. Here A names T
+    and Z names S, so that the book's evaluation reads both models alike; a swap decodes the Z of
+    one image with the label that the A of another is classified as."""
 
     #: Standard deviation of the noise on T and on S.
     NOISE = {"a": 1.0, "z": 0.1}
@@ -156,14 +178,11 @@ class DisenIB(TwoCodes):
         hidden: int = 512,
         depth: int = 2,
         activation: str = "relu",
-        likelihood: str = "gaussian",
         width: int = 32,
     ):
         super().__init__()
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"Unknown likelihood {likelihood!r}; use 'bernoulli' or 'gaussian'.")
         self.image_shape = tuple(image_shape)
-        self.num_classes, self.likelihood = num_classes, likelihood
+        self.num_classes = num_classes
         options = dict(hidden=hidden, depth=depth, activation=activation)
         body_a, size = encoder_body(image_shape, encoder, width=width, **options)
         body_z, _ = encoder_body(image_shape, encoder, width=width, **options)
@@ -172,9 +191,11 @@ class DisenIB(TwoCodes):
         self.embedding = nn.Embedding(num_classes, dim_a)
         self.decoder = Decoder(dim_z + dim_a, image_shape, kind=decoder, **options)
         self.classifier = nn.Linear(dim_a, num_classes)
-        self.critic = Critic(dim_a + dim_z, layers=2)
-        # Counts training batches, so that the warm-up survives a resume from a checkpoint.
+        self.estimator = DisenIBEstimator(dim_z, dim_a)
+        # Main updates so far, so that the warm-up and the schedule survive a resume; and the
+        # estimator's last mean outputs on joint and on product pairs (whether it learned).
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("estimator_readings", torch.zeros(2))
 
     def posteriors(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The codes' means and their fixed log-variances (of the noise added in training)."""
@@ -185,26 +206,24 @@ class DisenIB(TwoCodes):
             out[f"log_var_{name}"] = torch.full_like(mean, 2 * math.log(self.NOISE[name]))
         return out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.posteriors(x)
-        a = out["mean_a"] + self.NOISE["a"] * torch.randn_like(out["mean_a"])
-        z = out["mean_z"] + self.NOISE["z"] * torch.randn_like(out["mean_z"])
-        return {
-            **out, "a": a, "z": z,
-            "logits": self.classifier(a),
-            "reconstruction": self.decoder(torch.cat([z, self.embedding(y)], 1)),
-        }
+    def main_parameters(self) -> list[nn.Parameter]:
+        """Everything but the estimator: what the main optimizer updates."""
+        return [p for name, p in self.named_parameters() if not name.startswith("estimator.")]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The codes' means, T and S."""
         signed = to_signed(x)
         return self.encoder_a(signed), self.encoder_z(signed)
 
+    def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The image in [-1, 1] decoded from style codes ``z`` and labels ``y``."""
+        return self.decoder(torch.cat([z, self.embedding(y)], 1))
+
     def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] decoded from the style code ``z`` and the label that ``a`` is
         classified as."""
         label = self.classifier(a).argmax(1)
-        return _to_pixels(self.decoder(torch.cat([z, self.embedding(label)], 1)), self.likelihood)
+        return ((self.reconstruct(z, label) + 1) / 2).clamp(0, 1)
 
 
 class VIB(nn.Module):

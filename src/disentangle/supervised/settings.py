@@ -57,12 +57,13 @@ class SupervisedSettings(Settings):
     PRESETS: ClassVar[dict[str, dict[str, dict]]] = {"paper": PAPER}
     UNUSED: ClassVar[dict[str, tuple[str, ...]]] = {
         "vib": ("dim_z", "decoder", "likelihood", "reconstruction_weight"),
-        "disenib": ("beta", "separate"),
+        "disenib": ("beta", "separate", "likelihood", "reconstruction_weight"),
     }
     UNUSED_WHY: ClassVar[dict[str, str]] = {
         "vib": "VIB has one code and no decoder.",
-        "disenib": "DisenIB's encoders are deterministic with fixed noise: no KL term, no "
-                   "variance network.",
+        "disenib": "DisenIB's encoders are deterministic with fixed noise (no KL term, no "
+                   "variance network), and it weighs its reconstruction as its reference code "
+                   "does (supervised.objectives.DISENIB).",
     }
     model: str = "distib"
     data: str = "dsprites-style"

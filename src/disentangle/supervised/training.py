@@ -30,38 +30,65 @@ def build_model(run: SupervisedSettings, labelled: LabelledData) -> Model:
     shape, classes = labelled.image_shape, labelled.num_classes
     if run.model == "vib":
         return VIB(shape, classes, dim_z=run.dim_a, separate=run.separate, **networks)
-    two_codes = dict(dim_a=run.dim_a, dim_z=run.dim_z, decoder=run.decoder,
-                     likelihood=run.likelihood, **networks)
+    two_codes = dict(dim_a=run.dim_a, dim_z=run.dim_z, decoder=run.decoder, **networks)
     if run.model == "disenib":
         return DisenIB(shape, classes, **two_codes)
-    return DisTIB(shape, classes, separate=run.separate,
+    return DisTIB(shape, classes, separate=run.separate, likelihood=run.likelihood,
                   decoder_trains_a=run.model == "distib", **two_codes)
 
 
-#: DisenIB's warm-up: the fraction of its steps before I(S; T) reaches the encoders.
-DISENIB_WARMUP = 0.1
+#: DisenIB's schedule, as its reference code runs it: the estimator's term reaches no encoder for
+#: the first ``warmup`` of the main updates (3,000 of 20,000 steps), then the style encoder on
+#: ``style_turns`` of every ``style_turns + 1`` updates and the label encoder on the other; the
+#: estimator takes ``estimator_steps`` steps on batches of its own after every ``main_steps``
+#: main updates.
+DISENIB_SCHEDULE = {"warmup": 0.15, "style_turns": 4, "main_steps": 10, "estimator_steps": 3}
 
 
 def loss_for(run: SupervisedSettings, model: Model) -> train.LossFn:
-    """The loss function ``(model, batch) -> terms`` of the run's model: DisTIB's bound
-    (:func:`~disentangle.supervised.objectives.distib_loss`, also the two-step method's), VIB's
-    (:func:`objectives.vib_loss`) or DisenIB's (:func:`objectives.disenib_loss`, after a warm-up
-    of :data:`DISENIB_WARMUP` of the steps without I(S; T))."""
+    """The loss function ``(model, batch) -> terms`` of a run of DisTIB (its bound,
+    :func:`~disentangle.supervised.objectives.distib_loss`, also the two-step method's) or of VIB
+    (:func:`objectives.vib_loss`). DisenIB trains two players (:func:`disenib_step`)."""
     if run.model == "vib":
         return lambda m, batch: objectives.vib_loss(m(batch[0]), batch[1], run.beta)
     if run.model == "disenib":
-        warmup = int(DISENIB_WARMUP * run.steps)
-
-        def disenib(m: DisenIB, batch: train.Batch) -> dict:
-            m.batches_seen += 1
-            on = float(m.batches_seen.item() > warmup)
-            return objectives.disenib_loss(m(batch[0], batch[1]), batch[0], batch[1], m.critic,
-                                           model.likelihood, run.reconstruction_weight, on)
-
-        return disenib
+        raise ValueError("DisenIB trains two players: use disenib_step, not a single loss.")
     return lambda m, batch: objectives.distib_loss(
         m(batch[0]), batch[0], batch[1], run.beta, model.likelihood, run.reconstruction_weight
     )
+
+
+def disenib_step(run: SupervisedSettings, model: DisenIB, main: torch.optim.Optimizer,
+                 estimator: torch.optim.Optimizer,
+                 estimator_batches: train.TensorBatches) -> train.StepFn:
+    """One main update of DisenIB (:func:`objectives.disenib_loss`) on :data:`DISENIB_SCHEDULE`,
+    and the estimator's updates (:func:`objectives.disenib_estimator_loss`) when they are due.
+    Returns the main terms and the estimator's latest mean outputs on joint and product pairs."""
+    plan = DISENIB_SCHEDULE
+    warmup = int(plan["warmup"] * run.steps)
+
+    def step(batch: train.Batch) -> dict[str, torch.Tensor]:
+        model.train()
+        seen = int(model.batches_seen)
+        model.batches_seen += 1
+        turn = seen % (plan["style_turns"] + 1) < plan["style_turns"]
+        trains = None if seen < warmup else ("style" if turn else "label")
+        terms = objectives.disenib_loss(model, batch[0], batch[1], trains)
+        main.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        main.step()
+        if (seen + 1) % plan["main_steps"] == 0:
+            for _ in range(plan["estimator_steps"]):
+                read = objectives.disenib_estimator_loss(model, estimator_batches()[0])
+                estimator.zero_grad(set_to_none=True)
+                read["total"].backward()
+                estimator.step()
+            model.estimator_readings.copy_(torch.stack([read["joint"], read["product"]]).detach())
+        joint, product = model.estimator_readings
+        return {**{k: v.detach().float() for k, v in terms.items()},
+                "estimator_joint": joint.clone(), "estimator_product": product.clone()}
+
+    return step
 
 
 def training_parts(
@@ -75,24 +102,34 @@ def training_parts(
     # Channels-last weights (a no-op for the MLPs): faster convolutions on the CPU, gradients equal
     # to the contiguous layout's up to float rounding, and the layout cuDNN prefers.
     model = build_model(run, labelled).to(device, memory_format=torch.channels_last)
-    # DisenIB trains a critic against its encoders, with the GAN's momentum (as its paper does).
-    betas = (0.5, 0.999) if run.model == "disenib" else (0.9, 0.999)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=train.scaled_lr(run.lr, run.batch_size, 128), betas=betas
-    )
+    lr = train.scaled_lr(run.lr, run.batch_size, 128)
     batches = train.TensorBatches(
         labelled.x_train, labelled.y_train, batch_size=run.batch_size, seed=run.seed
     )
-    network = model
-    if train.accelerated(device) and run.model != "disenib":  # DisenIB's forward takes labels
-        # The GPU path compiles the model where the compiler works and trains eagerly where not.
-        example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
-        network = train.compile_or_fallback(model, example)
-    step = train.gradient_step(network, loss_for(run, model), optimizer, device)
+    generators = {"batches": batches.generator}
+    if isinstance(model, DisenIB):
+        # Two players with the GAN's momentum, as DisenIB's reference code trains them; the
+        # estimator draws batches of its own.
+        optimizer = torch.optim.Adam(model.main_parameters(), lr=lr, betas=(0.5, 0.999))
+        critic = torch.optim.Adam(model.estimator.parameters(), lr=lr, betas=(0.5, 0.999))
+        own = train.TensorBatches(labelled.x_train, labelled.y_train,
+                                  batch_size=run.batch_size, seed=run.seed + 1)
+        step = disenib_step(run, model, optimizer, critic, own)
+        state = {"model": model, "optimizer": optimizer, "estimator_optimizer": critic}
+        generators["estimator_batches"] = own.generator
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        network = model
+        if train.accelerated(device):
+            # The GPU path compiles the model where the compiler works, eagerly where not.
+            example = labelled.x_train[torch.arange(min(run.batch_size, 64), device=device)]
+            network = train.compile_or_fallback(model, example)
+        step = train.gradient_step(network, loss_for(run, model), optimizer, device)
+        state = {"model": model, "optimizer": optimizer}
     return Trainable(
         model, step, batches,
-        state={"model": model, "optimizer": optimizer},
-        generators={"batches": batches.generator},
+        state=state,
+        generators=generators,
         log_every=max(min(50, run.steps // 10), 1),
         # Four checkpoints a run; one of fewer than four steps (a dry run's) only at its end.
         checkpoint_every=run.steps // 4 or None,
