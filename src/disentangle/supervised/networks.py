@@ -5,6 +5,7 @@ and DisenIB. Each takes images in [0, 1] (:func:`disentangle.nets.to_signed` on 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -19,7 +20,7 @@ from disentangle.nets import (
 )
 
 
-class TwoCodes(nn.Module):
+class TwoCodes(nn.Module, ABC):
     """What the two-code models (DisTIB, the two-step method, DisenIB) share for evaluation: a
     label code read by a linear ``classifier`` and a second code, ``encode`` giving both from an
     image, ``decode`` an image from both, and ``swap`` crossing them between images."""
@@ -27,11 +28,13 @@ class TwoCodes(nn.Module):
     image_shape: tuple[int, ...]
     classifier: nn.Linear
 
+    @abstractmethod
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """The label code and the second code of ``x``, their means."""
 
+    @abstractmethod
     def decode(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Images in [0, 1] decoded from a label code and a second code."""
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits from the label code's mean."""
