@@ -219,6 +219,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def saved_models() -> Path:
+    """The folder of saved models shipped with the book (``models/`` in the repository): finished
+    runs of the cpu profile, each in a folder named as in the run store, with a slim checkpoint
+    (:func:`disentangle.train.slim`)."""
+    return repository_root() / "models"
+
+
+def _take_saved(out: Path, asked: dict) -> None:
+    """Copy the saved model of the run ``asked`` into its empty default folder ``out`` when one
+    is shipped (:func:`saved_models`) and current: same settings, profile and training code. A
+    stale one is left where it is, and the run trains (one line on stderr says so)."""
+    saved = saved_models() / out.name
+    if any((out / name).exists() for name in RUN_FILES) or not (saved / RECORD).exists():
+        return
+    held = read_record(saved)
+    if held.get("fingerprint") != asked["fingerprint"] or _differences(held, asked):
+        print(f"the saved model {saved} was trained by code {held.get('fingerprint')}, the "
+              f"library is now {asked['fingerprint']}: training the run instead (remake the "
+              "saved models with tools/save_models.py)", file=sys.stderr)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        if (saved / name).exists():
+            shutil.copy2(saved / name, out / name)
+    print(f"loaded the saved model {saved.relative_to(repository_root())}", file=sys.stderr)
+
+
 def open_run(
     out: str | Path, settings: Settings, profile: str, family: str, code: str, *,
     load_stale: bool = False,
@@ -234,6 +261,8 @@ def open_run(
     out = Path(out)
     _clear_leftovers(out)
     asked = record(settings, profile, family, code)
+    if out.resolve() == default_dir(settings, profile).resolve():
+        _take_saved(out, asked)
     held = read_record(out)
     if held is None and any((out / name).exists() for name in RUN_FILES):
         held = {"profile": profile, "settings": {}, "fingerprint": "unrecorded"}
@@ -303,11 +332,11 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
     seed 0 of every group of every recorded study trained by both versions on one machine, with
     every number equal (``same``), and per family the one training and evaluation fingerprint of
     each side. Only then, and only for a family whose fingerprints each side holds exactly one of,
-    every run of the store ``store`` (its ``runs/`` folders) and every run of the study results
-    files in ``results`` that was made by the old code of that family is stamped with the new
-    fingerprints (its ``run.json`` and ``metrics.json``, or its entry in the results file), with a
-    ``restamped`` note naming the old ones. Runs made by any other code are left stale. Returns
-    how many run folders and study entries were restamped."""
+    every run of the store ``store`` (its ``runs/`` folders and saved models, ``models/``) and
+    every run of the study results files in ``results`` that was made by the old code of that
+    family is stamped with the new fingerprints (its ``run.json`` and ``metrics.json``, or its
+    entry in the results file), with a ``restamped`` note naming the old ones. Runs made by any
+    other code are left stale. Returns how many run folders and study entries were restamped."""
     if not check.get("same"):
         raise ValueError("The check found numbers that changed (or missing runs): nothing is "
                          "restamped; retrain instead.")
@@ -329,7 +358,8 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
         entry["restamped"] = {"fingerprint": key[0], "evaluation_fingerprint": key[1]}
         return True
 
-    for folder in sorted(Path(store).glob("runs/**/" + RECORD)):
+    store = Path(store)
+    for folder in sorted([*store.glob("runs/**/" + RECORD), *store.glob("models/*/" + RECORD)]):
         metrics_path = folder.parent / "metrics.json"
         if not metrics_path.exists():
             continue
