@@ -103,3 +103,34 @@ def test_reference_outputs_match(path, smoke_chapters):
             f"stored reference.\n--- stored\n{expected}\n--- now\n{got}\nIf the change is meant, "
             "run the chapter in the smoke profile and store the cell's new output."
         )
+
+
+#: Chapters that do not yet open with what the reader will learn and close with a summary and
+#: exercises; the test below fails when one of them gains them, so that this list only shrinks.
+WITHOUT_EXERCISES = {
+    "05_distib", "06_distib_under_the_microscope", "07_measuring_disentanglement",
+    "09_infogan", "10_two_level_gan", "10b_table1_at_laptop_scale", "11_explorer",
+    "12_performance", "13_studies_at_scale", "appendix_distib_lab_notes",
+}
+EXERCISE = re.compile(r":::\{exercise\}\n:label: (\S+)\n")
+SOLUTION = re.compile(r":::\{solution\} (\S+)\n:class: dropdown\n")
+
+
+def test_chapters_open_with_objectives_and_close_with_a_summary_and_exercises():
+    labels: list[str] = []
+    for path in toc_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        exercises, solutions = EXERCISE.findall(text), SOLUTION.findall(text)
+        complete = ("In this chapter you will learn" in nb.cells[0].source
+                    and "\n## Summary" in "\n" + text and 3 <= len(exercises) <= 5)
+        if path.stem in WITHOUT_EXERCISES:
+            assert not exercises, f"{path.name} has exercises now: take it off WITHOUT_EXERCISES"
+            continue
+        assert complete, (f"{path.name}: needs 'In this chapter you will learn' in its first "
+                          "cell, a '## Summary' and 3 to 5 exercises")
+        assert solutions == exercises, f"{path.name}: each exercise needs a hidden solution"
+        last = [c for c in nb.cells if c.cell_type == "markdown"][-1].source
+        assert last.startswith("## Exercises"), f"{path.name}: the exercises close the chapter"
+        labels += exercises
+    assert len(labels) == len(set(labels)), "exercise labels must be unique across the book"
