@@ -18,7 +18,7 @@ import numpy as np
 import psutil
 import pytest
 
-from disentangle import runs, stats, studies, supervised, train
+from disentangle import reaper, runs, stats, studies, supervised, train
 from disentangle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -513,3 +513,21 @@ def test_the_median_seed_traversal_of_each_group_is_copied_beside_the_results(tm
                      "vae": {"seed": 0, "z": 0.2, "file": "study_x_traversals/vae.png"}}
     copied = tmp_path / "results" / found["gan"]["file"]
     assert copied.read_bytes() == b"gan seed 2"
+
+
+def test_the_reaper_ends_the_ray_processes_it_saw_and_spares_the_rest():
+    package = Path(sys.executable).parent  # stands for the Ray package's folder
+    watcher = reaper.start(package)
+    time.sleep(2 * reaper.POLL + 1.0)  # the reaper is up and looking
+    sleep = ["-c", "import time; time.sleep(120)"]
+    ray_like = subprocess.Popen([sys.executable, *sleep])  # a program under that folder
+    other = subprocess.Popen([shutil.which("sleep"), "120"])
+    try:
+        time.sleep(4 * reaper.POLL)  # seen at least once
+        reaper.stop(watcher)
+        assert ray_like.wait(timeout=10) is not None
+        assert other.poll() is None, "the reaper ended a process that is not Ray's"
+    finally:
+        for process in (ray_like, other):
+            process.kill()
+            process.wait()

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disentangle import config, registry, runs, settings, stats
+from disentangle import config, reaper, registry, runs, settings, stats
 from disentangle.family import Family
 
 try:
@@ -71,6 +71,8 @@ STOP_NAMESPACE = "disentangle-studies"
 STOP_POLL = 0.5
 #: How long a stopped study waits for its runs to checkpoint, in seconds.
 STOP_WAIT = 120
+#: The reaper of the Ray that :func:`_connect` started in this process, if it did.
+_reaper = None
 
 
 class StudyError(ValueError):
@@ -569,18 +571,32 @@ def _connect(address: str | None) -> str:
         _check_head(address)
         ray.init(address=address, **quiet)
         return "joined"
+    global _reaper
+    # The reaper ends this Ray's processes if this process dies without stopping them.
+    _reaper = reaper.start(Path(ray.__file__).parent)
     try:
         # "local": a new instance here even where a `ray start` cluster was left running, or left
         # its address behind in /tmp/ray, which ray.init() would otherwise try to join.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
     except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception on a failed start
         # Ray gives its node 30 s to register, and a loaded two-core machine can miss that.
-        ray.shutdown()
+        _disconnect()
         print(f"Ray did not start on this machine ({' '.join(str(err).split())}); the study runs "
               "one run at a time in this process instead: the same runs, seeds and results, "
               "without the parallelism.", file=sys.stderr, flush=True)
         return "in-process"
     return "started"
+
+
+def _disconnect() -> None:
+    """Stop the Ray that :func:`_connect` started here, and its reaper."""
+    import ray
+
+    global _reaper
+    ray.shutdown()
+    if _reaper is not None:
+        reaper.stop(_reaper)
+        _reaper = None
 
 
 def _check_head(address: str) -> None:
@@ -776,7 +792,7 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
     finally:
         bar.close()
         if executor == "started":
-            ray.shutdown()
+            _disconnect()
     return _with_traversals(study, _record(study, entries, command, environment, timing), path)
 
 
