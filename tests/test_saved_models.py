@@ -26,8 +26,9 @@ def test_every_saved_model_is_current_with_the_code():
             f"{family.fingerprint()}: train the chapter's run again in the cpu profile and run "
             "`python tools/save_models.py --chapters` (or restamp it after a change proved to "
             "change no number)")
-        assert json.loads((path.parent / "metrics.json").read_text())["fingerprint"] == \
-            held["fingerprint"]
+        metrics = path.parent / "metrics.json"  # absent where a chapter only trains the run
+        if metrics.exists():
+            assert json.loads(metrics.read_text())["fingerprint"] == held["fingerprint"]
         assert train.load_payload(path.parent / train.CHECKPOINT).get("slim") is True
 
 

@@ -6,8 +6,9 @@ training when the run store finds one current (:func:`disentangle.runs.open_run`
 
 Each run folder is copied as it is (``run.json``, ``metrics.json``, ``history.json``, the
 figure) with a slim checkpoint: the weights without the optimizers' state
-(:func:`disentangle.train.slim`). A run that is not finished, or not current with the library's
-code, is refused: a saved model is only ever what this code trains. After a change of a
+(:func:`disentangle.train.slim`). A run that is not finished (trained to its last step; a run a
+chapter only trains, with ``load_or_train``, has no ``metrics.json`` yet), or not current with
+the library's code, is refused: a saved model is only ever what this code trains. After a change of a
 family's training code, train the chapters again in the cpu profile and run this again (or, for
 a change proved to change no number, ``python -m disentangle restamp``, which stamps
 ``models/`` too).
@@ -25,15 +26,26 @@ from disentangle import registry, runs, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-#: The default run folders of the cpu profile that chapters train through the run store.
+#: The default run folders of the cpu profile that chapters train through the run store: 05's
+#: paper preset on mnist-5k, 06's beta sweep and VIB on styled digits, 09's InfoGAN and the
+#: Explorer's two-step model (11).
 CHAPTER_RUNS = (
+    "distib_mnist-5k_cpu_seed0_3631714b",
+    "distib_styled-digits_cpu_seed0_036cdea9",
+    "distib_styled-digits_cpu_seed0_56637e65",
+    "distib_styled-digits_cpu_seed0_9c88e9fb",
+    "vib_styled-digits_cpu_seed0_0b835f24",
+    "infogan_dsprites-style_cpu_seed0",
+    "twostep_styled-digits_cpu_seed0_8f0954ce",
 )
 
 
 def save(folder: Path, store: Path) -> Path:
     """Copy the finished, current run ``folder`` into ``store`` with a slim checkpoint."""
     held = runs.read_record(folder)
-    if held is None or not (folder / "metrics.json").exists():
+    checkpoint = folder / train.CHECKPOINT
+    if held is None or not checkpoint.exists() or \
+            int(train.load_payload(checkpoint)["step"]) < held["settings"]["steps"]:
         raise SystemExit(f"error: {folder} holds no finished run: train it first.")
     family = registry.family_of(held["model"])
     if held["fingerprint"] != family.fingerprint():
