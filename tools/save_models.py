@@ -8,8 +8,8 @@ Each run folder is copied as it is (``run.json``, ``metrics.json``, ``history.js
 figure) with a slim checkpoint: the weights without the optimizers' state
 (:func:`disentangle.train.slim`). A run that is not finished (trained to its last step; a run a
 chapter only trains, with ``load_or_train``, has no ``metrics.json`` yet), or not current with
-the library's code, is refused: a saved model is only ever what this code trains. After a change of a
-family's training code, train the chapters again in the cpu profile and run this again (or, for
+the library's code, is refused: a saved model is only ever what this code trains. After a change
+of a family's training code, train the chapters again in the cpu profile and run this again (or, for
 a change proved to change no number, ``python -m disentangle restamp``, which stamps
 ``models/`` too).
 """
