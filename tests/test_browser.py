@@ -1,6 +1,7 @@
 """The built book in a real browser, with no network: headless Chromium opens every page of the
 table of contents from a local server and checks that the maths was typeset, that every image
-loaded, that widgets rendered where a page embeds them, and that the console stayed clean. Any
+loaded, that widgets rendered where a page embeds them, that no code or output block scrolls
+sideways in a laptop's window, and that the console stayed clean. Any
 request to a host other than the local server counts as an error. A screenshot of each page goes
 to ``_build/screenshots/``.
 
@@ -30,11 +31,13 @@ from tests.book import ROOT, toc_entries
 websocket = pytest.importorskip("websocket", reason="websocket-client is needed to drive Chromium")
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+#: The window's width in CSS pixels: a laptop's. No code or output block may scroll sideways at it.
+WIDTH = 1300
 PAGE_TIMEOUT = 30.0
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--mute-audio", "--window-size=1280,900",
+    "--disable-extensions", "--mute-audio", f"--window-size={WIDTH},900",
     # No name resolves except the local server's address, so nothing can leave the machine.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--remote-debugging-port=0",
@@ -182,6 +185,12 @@ CHECKS = """
     widgetsRendered: document.querySelectorAll('.jupyter-widgets').length,
     fontsFailed: fontsFailed,
     title: document.title,
+    // Code and output blocks that scroll sideways: a reader would have to scroll to read them.
+    wide: [...document.querySelectorAll('pre, div.cell_output, div.output')]
+      .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+      .map(el => `${el.closest('.cell_output, .output') ? 'output' : 'code'} ` +
+           `(${el.scrollWidth} px in ${el.clientWidth}): ` +
+           el.textContent.trim().split('\\n')[0].slice(0, 60)),
   };
 })()
 """
@@ -244,6 +253,8 @@ def test_page_renders_offline_in_chromium(entry, site, browser):
         )
     assert not state["fontsFailed"], f"{page_url}: fonts that did not load: {state['fontsFailed']}"
     assert state["mathErrors"] == 0, f"{page_url}: MathJax reported {state['mathErrors']} errors"
+    assert not state["wide"], (f"{page_url}: blocks that scroll sideways at {WIDTH} px:\n"
+                               + "\n".join(state["wide"]))
     broken = [img["src"] for img in state["images"] if img["width"] == 0]
     assert not broken, f"{page_url}: images that did not load: {broken}"
     if state["widgetViews"]:
