@@ -55,9 +55,9 @@ def record(chapter: Path, profile: str, seeds: list[int], target: Path) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         for seed in seeds:
             out = Path(scratch) / f"seed{seed}.ipynb"
-            command = ["papermill", "--log-level", "ERROR", str(chapter), str(out),
-                       "-p", "PROFILE", profile, "-p", "SEED", str(seed),
-                       "--cwd", str(chapter.parent)]
+            command = [sys.executable, "-m", "papermill", "--log-level", "ERROR",
+                       str(chapter), str(out), "-p", "PROFILE", profile, "-p", "SEED",
+                       str(seed), "--cwd", str(chapter.parent)]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(f"error: {chapter.name} failed at seed {seed}:\n"
