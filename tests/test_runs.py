@@ -366,3 +366,19 @@ def test_a_second_process_on_a_run_folder_is_told_who_holds_it(tmp_path, capsys)
     # The holder is gone: its lock went with it, and the folder is taken over.
     assert main(["train", "vib", "--data", "digits", "--profile", "smoke", "--out", str(out),
                  "--set", "steps=5", "--quiet"]) == 0
+
+
+def test_a_finished_run_in_a_folder_that_cannot_be_written_is_loaded(tmp_path, monkeypatch):
+    """Loading writes nothing: a finished run on a read-only disk (or another user's folder) is
+    read, not refused. Every write of the run store goes through ``runs.write_json`` or a
+    checkpoint; both are made to fail here (a chmod would not stop this test's root user)."""
+    asked = dict(profile="smoke", seed=0, progress=False, steps=20, out_dir=tmp_path)
+    first = supervised.run("vib", "digits", **asked)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(f"read-only: {args[0] if args else ''}")
+
+    monkeypatch.setattr(runs, "write_json", refused)
+    monkeypatch.setattr(torch, "save", refused)
+    again = supervised.run("vib", "digits", **asked)
+    assert again["metrics"] == first["metrics"]
