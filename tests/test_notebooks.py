@@ -133,3 +133,13 @@ def test_chapters_open_with_objectives_and_close_with_a_summary_and_exercises():
                    for c in closing), f"{path.name}: the exercises close the chapter"
         labels += exercises
     assert len(labels) == len(set(labels)), "exercise labels must be unique across the book"
+
+
+def test_chapters_keep_to_the_prose_budget():
+    """At most 2,500 words of prose a chapter and 400 a cell (whitespace-split words of the
+    markdown cells): longer, a chapter is two chapters, and a cell a wall of text."""
+    for path in toc_notebooks():
+        words = [len(c.source.split()) for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "markdown"]
+        assert sum(words) <= 2500, f"{path.name}: {sum(words)} words of prose, over 2,500"
+        assert max(words) <= 400, f"{path.name}: a markdown cell of {max(words)} words, over 400"
