@@ -72,8 +72,7 @@ def record(chapter: Path, profile: str, seeds: list[int], target: Path) -> dict:
         "profile": profile,
         "seeds": seeds,
         "values": {name: [values.get(name) for values in per_seed] for name in names},
-        "git_revision": config.environment("cpu").get("git_revision"),
-        "environment": config.environment("cpu"),
+        "environment": config.environment("cpu"),  # the git revision, machine and versions
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     runs.write_json(target, result)
