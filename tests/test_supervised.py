@@ -317,3 +317,27 @@ def test_a_loss_that_rose_while_finite_marks_the_run_diverged():
     marked = supervised_evaluation.flags({"accuracy_a": 0.9, "chance": 0.1},
                                          train.History([1, 2], {"total": [1.0, 4.0]}))
     assert marked == ["diverged"]
+
+
+def test_train_size_keeps_the_first_images_of_the_seeds_order_nested_and_shared():
+    """The scale study's training sets: the first n images of the seed's order, so a seed's
+    smaller set lies inside its larger one and every model of that seed sees the same images."""
+    from disentangle.supervised.training import load
+
+    device = torch.device("cpu")
+
+    def images(size, seed=0, model="distib"):
+        run = SupervisedSettings.for_profile("smoke", model=model, data="mnist-5k", seed=seed,
+                                             train_size=size)
+        return load(run, "smoke", device)
+
+    full, small, vib = images(None), images(200), images(200, model="vib")
+    assert len(small.y_train) == 200 and len(full.y_train) > 200
+    assert torch.equal(small.x_train, full.x_train[:200])
+    assert torch.equal(small.x_train, vib.x_train)
+    assert torch.equal(small.x_test, full.x_test)  # the test set is whole
+    assert not torch.equal(images(200, seed=1).x_train, small.x_train)
+    with pytest.raises(ValueError, match="set train_size <="):
+        images(len(full.y_train) + 1)
+    with pytest.raises(ValueError, match="below one batch"):
+        SupervisedSettings.for_profile("smoke", data="mnist-5k", train_size=10)

@@ -678,7 +678,9 @@ def _run(study: Study, path: Path, workers: int | None, address: str | None,
         if entries[run.key]["status"] == "finished" and not entries[run.key].get("history"):
             # A run recorded before records held training curves: read them from its folder.
             entries[run.key]["history"] = history(entries[run.key].get("run_dir"))
-    todo = deque(run for run in study.runs if entries[run.key]["status"] != "finished")
+    # Seed by seed, so that a study stopped part-way holds complete pairs of the seeds it reached.
+    todo = deque(sorted((run for run in study.runs if entries[run.key]["status"] != "finished"),
+                        key=lambda run: run.seed))
     if address:
         _present_token()
     import ray

@@ -39,7 +39,9 @@ class SupervisedSettings(Settings):
     ``paper`` preset has w = 1. A Gaussian decoder of variance sigma^2 weights the squared error by
     1 / (2 sigma^2): w = 1 / sigma^2 against the unit-variance decoder. ``depth`` hidden layers of
     ``hidden`` units make an MLP encoder; ``separate`` gives the variance its own network;
-    ``activation`` is that of every layer."""
+    ``activation`` is that of every layer. ``train_size`` trains on the first that many images of
+    the profile's training set (drawn by the seed, so the sizes a seed trains on are nested and
+    every model of that seed sees the same ones); None trains on all of it."""
 
     MODELS: ClassVar[tuple[str, ...]] = ("distib", "twostep", "vib", "disenib")
     CHOICES: ClassVar[dict[str, tuple]] = {
@@ -68,6 +70,7 @@ class SupervisedSettings(Settings):
     model: str = "distib"
     data: str = "dsprites-style"
     label: str | None = None
+    train_size: int | None = None
     beta: float = 1e-3
     reconstruction_weight: float = 0.005
     dim_a: int = 8
@@ -99,6 +102,9 @@ class SupervisedSettings(Settings):
         if self.beta < 0 or self.lr <= 0 or min(self.dim_a, self.dim_z, self.depth) < 1:
             raise SettingsError("Settings beta >= 0, lr > 0, dim_a >= 1, dim_z >= 1 and "
                                 "depth >= 1 are needed.")
+        if self.train_size is not None and self.train_size < self.batch_size:
+            raise SettingsError(f"Setting train_size={self.train_size} is below one batch "
+                                f"({self.batch_size}): set train_size >= batch_size.")
         if self.reconstruction_weight <= 0:
             raise SettingsError(f"Setting reconstruction_weight={self.reconstruction_weight} "
                                 "must be > 0.")

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from disentangle import config, train
-from disentangle.data.labelled import LabelledData, load_labelled
+from disentangle.data.labelled import LabelledData, Rows, load_labelled
 from disentangle.family import Trainable
 from disentangle.supervised import objectives
 from disentangle.supervised.networks import VIB, DisenIB, DisTIB
@@ -137,5 +139,17 @@ def training_parts(
 
 
 def load(run: SupervisedSettings, profile: str, device: torch.device) -> LabelledData:
-    """The labelled data a run of ``run`` trains and is tested on, in ``profile``."""
-    return load_labelled(run.data, run.label, profile, run.seed, device)
+    """The labelled data a run of ``run`` trains and is tested on, in ``profile``: the first
+    ``run.train_size`` training images of the seed's order where a size is set."""
+    labelled = load_labelled(run.data, run.label, profile, run.seed, device)
+    size = run.train_size
+    if size is None:
+        return labelled
+    if size > len(labelled.y_train):
+        raise ValueError(
+            f"Setting train_size={size} asks for more training images than {run.data} has in "
+            f"the {profile} profile ({len(labelled.y_train)}): set train_size <= "
+            f"{len(labelled.y_train)}.")
+    x = labelled.x_train
+    kept = Rows(x.source, x.index[:size]) if isinstance(x, Rows) else x[:size]
+    return dataclasses.replace(labelled, x_train=kept, y_train=labelled.y_train[:size])
