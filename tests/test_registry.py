@@ -5,6 +5,7 @@ study task. And a run made by code that changed no number can be carried across 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -130,8 +131,13 @@ def test_restamp_carries_a_run_across_a_change_that_changed_no_number(tmp_path, 
         is None
     with pytest.raises(ValueError, match="nothing is restamped"):
         runs.restamp(_check(False, first, new), tmp_path, results)
+    # A run a chapter only trained (no metrics.json) is carried by its training fingerprint.
+    trained_only = tmp_path / "runs" / "vib-trained-only"
+    shutil.copytree(out, trained_only)
+    (trained_only / "metrics.json").unlink()
     counts = runs.restamp(_check(True, first, new), tmp_path, results)
-    assert counts == {"run_folders": 1, "study_runs": 1}
+    assert counts == {"run_folders": 2, "study_runs": 1}
+    assert json.loads((trained_only / runs.RECORD).read_text())["fingerprint"] == "0123456789ab"
     again = runs.current_result(out, settings, "smoke", new["fingerprint"], new["fingerprint"])
     assert again is not None and again["metrics"] == first["metrics"]
     assert again["restamped"]["fingerprint"] == first["fingerprint"]

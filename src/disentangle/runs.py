@@ -335,7 +335,8 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
     every run of the store ``store`` (its ``runs/`` folders and saved models, ``models/``) and
     every run of the study results files in ``results`` that was made by the old code of that
     family is stamped with the new fingerprints (its ``run.json`` and ``metrics.json``, or its
-    entry in the results file), with a ``restamped`` note naming the old ones. Runs made by any
+    entry in the results file; a run only trained, without ``metrics.json``, by its training
+    fingerprint alone), with a ``restamped`` note naming the old ones. Runs made by any
     other code are left stale. Returns how many run folders and study entries were restamped."""
     if not check.get("same"):
         raise ValueError("The check found numbers that changed (or missing runs): nothing is "
@@ -358,12 +359,19 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
         entry["restamped"] = {"fingerprint": key[0], "evaluation_fingerprint": key[1]}
         return True
 
+    # A run a chapter only trained (no metrics.json) holds the training fingerprint alone.
+    trained_only = {old[0]: new[0] for old, new in mapping.items()}
     store = Path(store)
     for folder in sorted([*store.glob("runs/**/" + RECORD), *store.glob("models/*/" + RECORD)]):
         metrics_path = folder.parent / "metrics.json"
-        if not metrics_path.exists():
-            continue
         held = read_json(folder, "a run's record", "move that run folder aside.")
+        if not metrics_path.exists():
+            if held.get("fingerprint") in trained_only:
+                held["restamped"] = {"fingerprint": held["fingerprint"]}
+                held["fingerprint"] = trained_only[held["fingerprint"]]
+                write_json(folder, held)
+                counts["run_folders"] += 1
+            continue
         result = read_json(metrics_path, "a run's result", "move that run folder aside.")
         if stamped(result):
             held["fingerprint"] = result["fingerprint"]
