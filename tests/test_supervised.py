@@ -341,3 +341,25 @@ def test_train_size_keeps_the_first_images_of_the_seeds_order_nested_and_shared(
         images(len(full.y_train) + 1)
     with pytest.raises(ValueError, match="below one batch"):
         SupervisedSettings.for_profile("smoke", data="mnist-5k", train_size=10)
+
+
+def test_residual_variance_is_the_squared_error_the_loss_sees():
+    """s^2 on sampled codes is the loss's reconstruction term per pixel (over 1/2), drawn with the
+    same codes; on the means it differs; beta / (w s^2) follows."""
+    torch.manual_seed(0)
+    model = supervised.DisTIB((1, 8, 8), 10, dim_a=2, dim_z=2, encoder="mlp", hidden=16,
+                              likelihood="gaussian")
+    images = torch.rand(32, 1, 8, 8)
+    s2 = supervised.residual_variance(model, images, seed=3)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        out = model(images)
+    term = supervised.distib_loss(out, images, torch.zeros(32, dtype=torch.long), 0.1,
+                                  "gaussian")["reconstruction"].item()
+    assert s2 == pytest.approx(term / (0.5 * 64), rel=1e-5)
+    assert supervised.residual_variance(model, images, sampled=False) != pytest.approx(s2)
+    run = SupervisedSettings.for_profile("smoke", "paper", data="digits", beta=0.1,
+                                         reconstruction_weight=4.0)
+    assert supervised.exact_beta(run, 0.05) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="Gaussian decoder"):
+        supervised.residual_variance(supervised.DisTIB((1, 8, 8), 10, encoder="mlp"), images)

@@ -1,8 +1,10 @@
 """The supervised family: DisTIB (a label code A and a sample code Z) and the baselines it is
 compared against, the two-step method, VIB and DisenIB. ``settings`` (what a run is),
 ``networks``, ``objectives`` (the bounds), ``training`` (data, model, step), ``evaluation`` (what
-the codes hold, FGSM) and ``family`` (the record the registry lists, and the entry points)."""
+the codes hold, FGSM), ``family`` (the record the registry lists, and the entry points) and
+``beta_scale`` (the beta the exact objective sees)."""
 
+from disentangle.supervised.beta_scale import exact_beta, residual_variance
 from disentangle.supervised.evaluation import (
     encode_test,
     evaluate_model,
@@ -27,6 +29,7 @@ from disentangle.supervised.training import (
 __all__ = [
     "DISENIB_SCHEDULE", "FAMILY", "PAPER", "VIB", "DisTIB", "DisenIB", "SupervisedSettings",
     "TwoCodes", "build_model", "disenib_loss", "disenib_step", "distib_loss", "encode_test",
-    "evaluate_model", "fgsm_rates", "fit_model", "load_or_train", "loss_for", "metric_names",
-    "probe", "probe_table", "run", "settings_for", "swap_scores", "training_parts", "vib_loss",
+    "evaluate_model", "exact_beta", "fgsm_rates", "fit_model", "load_or_train", "loss_for",
+    "metric_names", "probe", "probe_table", "residual_variance", "run", "settings_for",
+    "swap_scores", "training_parts", "vib_loss",
 ]
