@@ -15,6 +15,7 @@ import torch
 from disentangle import family, registry, runs, studies, supervised, train
 from disentangle.cli import main
 from disentangle.settings import Settings
+from disentangle.supervised import SupervisedSettings
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,10 @@ def test_restamp_carries_a_run_across_a_change_that_changed_no_number(tmp_path, 
              "evaluation_fingerprint": first["evaluation_fingerprint"]}
     other = {**entry, "key": "vib/seed1", "fingerprint": "another-code"}
     (results / "study_x.json").write_text(json.dumps({"runs": [entry, other]}))
+    # The old code knew one setting fewer (train_size, added at its default since).
+    held = json.loads((out / runs.RECORD).read_text())
+    del held["settings"]["train_size"]
+    (out / runs.RECORD).write_text(json.dumps(held))
     # The library changes (as after a refactor): the old run is stale.
     monkeypatch.setattr(runs, "fingerprint", lambda sources, package=None: "0123456789ab")
     settings = supervised.settings_for("vib", "digits", profile="smoke", steps=5)
@@ -135,8 +140,13 @@ def test_restamp_carries_a_run_across_a_change_that_changed_no_number(tmp_path, 
     trained_only = tmp_path / "runs" / "vib-trained-only"
     shutil.copytree(out, trained_only)
     (trained_only / "metrics.json").unlink()
-    counts = runs.restamp(_check(True, first, new), tmp_path, results)
+    def complete(record):
+        return SupervisedSettings.for_profile(record["profile"],
+                                              **record["settings"]).as_dict()
+
+    counts = runs.restamp(_check(True, first, new), tmp_path, results, complete)
     assert counts == {"run_folders": 2, "study_runs": 1}
+    assert json.loads((out / runs.RECORD).read_text())["settings"]["train_size"] is None
     assert json.loads((trained_only / runs.RECORD).read_text())["fingerprint"] == "0123456789ab"
     again = runs.current_result(out, settings, "smoke", new["fingerprint"], new["fingerprint"])
     assert again is not None and again["metrics"] == first["metrics"]

@@ -200,7 +200,13 @@ def _restamp(args: argparse.Namespace) -> int:
                            "tools/same_numbers.py compare --record wrote.")
     store = Path(args.store) if args.store else runs.repository_root()
     results = Path(args.results) if args.results else config.data_dir() / "results"
-    counts = runs.restamp(check, store, results)
+
+    def complete(held: dict) -> dict:
+        """The whole settings of a run's record under today's code (new fields at defaults)."""
+        kind = registry.family_of(held["model"]).settings
+        return kind.for_profile(held["profile"], **held["settings"]).as_dict()
+
+    counts = runs.restamp(check, store, results, complete)
     print(f"restamped {counts['run_folders']} run folders under {store / 'runs'} and "
           f"{counts['study_runs']} study runs in {results}")
     return 0

@@ -29,7 +29,7 @@ import shutil
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -325,7 +325,8 @@ def current_result(
     return recorded if current else None
 
 
-def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, int]:
+def restamp(check: dict, store: str | Path, results: str | Path,
+            complete: Callable[[dict], dict] | None = None) -> dict[str, int]:
     """Carry finished runs across a change of code that changed no number.
 
     ``check`` is the record of an old-versus-new comparison (``tools/same_numbers.py compare``):
@@ -337,7 +338,10 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
     family is stamped with the new fingerprints (its ``run.json`` and ``metrics.json``, or its
     entry in the results file; a run only trained, without ``metrics.json``, by its training
     fingerprint alone), with a ``restamped`` note naming the old ones. Runs made by any
-    other code are left stale. Returns how many run folders and study entries were restamped."""
+    other code are left stale. A setting the new code added (at its default, or the check would
+    have failed) is written into a restamped folder's record by ``complete``, which gives the whole
+    settings of a ``run.json`` under the new code; without it such a run would count as stale.
+    Returns how many run folders and study entries were restamped."""
     if not check.get("same"):
         raise ValueError("The check found numbers that changed (or missing runs): nothing is "
                          "restamped; retrain instead.")
@@ -361,6 +365,11 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
 
     # A run a chapter only trained (no metrics.json) holds the training fingerprint alone.
     trained_only = {old[0]: new[0] for old, new in mapping.items()}
+
+    def completed(held: dict) -> dict:
+        if complete is None:
+            return held
+        return {**held, "settings": {**complete(held), **held.get("settings", {})}}
     store = Path(store)
     for folder in sorted([*store.glob("runs/**/" + RECORD), *store.glob("models/*/" + RECORD)]):
         metrics_path = folder.parent / "metrics.json"
@@ -369,14 +378,17 @@ def restamp(check: dict, store: str | Path, results: str | Path) -> dict[str, in
             if held.get("fingerprint") in trained_only:
                 held["restamped"] = {"fingerprint": held["fingerprint"]}
                 held["fingerprint"] = trained_only[held["fingerprint"]]
-                write_json(folder, held)
+                write_json(folder, completed(held))
                 counts["run_folders"] += 1
             continue
         result = read_json(metrics_path, "a run's result", "move that run folder aside.")
         if stamped(result):
             held["fingerprint"] = result["fingerprint"]
             held["restamped"] = result["restamped"]
+            held = completed(held)
             write_json(folder, held)
+            if "settings" in result:
+                result["settings"] = held["settings"]
             write_json(metrics_path, result)
             counts["run_folders"] += 1
     for path in sorted(Path(results).glob("study_*.json")):
