@@ -287,8 +287,10 @@ def open_run(
             )
             return held
         aside = _set_aside(out, str(held.get("fingerprint")))
+        unknown = sorted(set(asked["settings"]) - set(held.get("settings", {})))
         why = (f"a run of the profile's former defaults ({'; '.join(changed)})" if changed
-               else "a stale run")
+               else f"a run recorded before the settings {', '.join(unknown)} existed"
+               if unknown and not older else "a stale run")
         print(f"{out} holds {why}, trained by code {held.get('fingerprint')}; the library is now "
               f"{asked['fingerprint']}: training the run asked for; the old files are in "
               f"{aside.name}/", file=sys.stderr)
