@@ -9,9 +9,11 @@ and corrected together with :func:`disentangle.stats.adjust`, as ``studies.summa
 them. It prints, per comparison, the recorded interval, p and direction beside the new ones and
 whether the direction changed; a primary comparison's new direction is the Holm-corrected t-test's,
 a secondary one has none (exploratory), so beside it is the direction its uncorrected t-interval
-alone would give. ``--write`` replaces the file's ``summary`` and ``comparisons`` with the
-recomputed ones and keeps every other key. The library imported is the one beside this file
-(``src/``)."""
+alone would give. Each finished run's ``flags`` are recomputed too, by its family's rule from
+the run's recorded metrics and logged history (a rule added since, such as a critic at chance,
+marks runs recorded before it), and the file's ``flagged`` list with them. ``--write`` replaces
+the file's ``summary``, ``comparisons``, run flags and ``flagged`` with the recomputed ones and
+keeps every other key. The library imported is the one beside this file (``src/``)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from disentangle import stats, studies  # noqa: E402
+from disentangle import registry, stats, studies, train  # noqa: E402
 
 
 def recompute(record: dict) -> tuple[dict, list[dict]]:
@@ -32,6 +34,24 @@ def recompute(record: dict) -> tuple[dict, list[dict]]:
     study command uses (:func:`disentangle.studies.statistics`)."""
     return studies.statistics(list(record["study"]["groups"]), record["study"]["metrics"],
                               record["comparisons"], record["runs"])
+
+
+def reflag(record: dict) -> list[str]:
+    """Recompute each finished run's flags by its family's rule (in place); one line per run
+    whose flags changed."""
+    changed = []
+    for entry in record["runs"]:
+        rule = registry.family_of(entry["model"]).flags
+        if entry["status"] != "finished" or rule is None or not entry.get("history"):
+            continue
+        history = train.History(steps=entry["history"]["steps"],
+                                terms=entry["history"]["terms"])
+        flags = rule(entry["metrics"], history)
+        if flags != entry.get("flags", []):
+            changed.append(f"   {entry['key']}: flags {entry.get('flags', [])} -> {flags}")
+            entry["flags"] = flags
+    record["flagged"] = studies.flagged(record["runs"])
+    return changed
 
 
 def _direction(low: float | None, high: float | None) -> str:
@@ -116,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--write", action="store_true",
-                        help="replace each file's summary and comparisons with the recomputed ones")
+                        help="replace each file's summary, comparisons and flags with the "
+                             "recomputed ones")
     args = parser.parse_args(argv)
     summary_lines = ["", "== Summary: every primary comparison, old rule -> new rule"]
     for path in args.files:
@@ -126,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         summary, comparisons = recompute(record)
         lines, closing = report(path, record, comparisons)
-        print("\n".join(lines) + "\n")
+        print("\n".join(lines + reflag(record)) + "\n")
         summary_lines += closing
         if args.write:
             record["summary"], record["comparisons"] = summary, comparisons

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, family, metrics, runs, train, viz
+from disentangle import config, critics, family, metrics, runs, train, viz
 from disentangle.data.base import GroundTruthData
 from disentangle.data.correlated import CorrelatedFactors
 from disentangle.data.registry import GROUND_TRUTH
@@ -55,9 +55,13 @@ FAMILY = family.Family(
     metrics=metric_names,
     sources=("data", "nets.py", "losses.py", "train.py", "settings.py", "family.py",
              "gan/settings.py", "gan/networks.py", "gan/objectives.py", "gan/training.py"),
-    evaluation_sources=("metrics.py", "estimators.py", "gan/complex_level.py", "gan/family.py"),
+    evaluation_sources=("metrics.py", "estimators.py", "critics.py", "gan/complex_level.py",
+                        "gan/family.py"),
     figure=figure,
     data=GROUND_TRUTH,
+    flags=lambda scores, history: (
+        ["critic_at_chance"] if critics.critic_at_chance(history.terms, reference="tc_mws")
+        else []),
 )
 
 

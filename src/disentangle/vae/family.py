@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, family, metrics, runs, train, viz
+from disentangle import config, critics, family, metrics, runs, train, viz
 from disentangle.data.base import GroundTruthData
 from disentangle.data.ground_truth import resize
 from disentangle.data.registry import GROUND_TRUTH
@@ -52,10 +52,12 @@ FAMILY = family.Family(
     metrics=metric_names,
     sources=("data", "nets.py", "losses.py", "train.py", "settings.py", "family.py",
              "vae/settings.py", "vae/networks.py", "vae/objectives.py", "vae/training.py"),
-    evaluation_sources=("metrics.py", "estimators.py", "vae/family.py"),
+    evaluation_sources=("metrics.py", "estimators.py", "critics.py", "vae/family.py"),
     figure=figure,
     data=GROUND_TRUTH,
-    flags=lambda scores, history: ["diverged"] if family.loss_rose(history) else [],
+    flags=lambda scores, history: (
+        (["diverged"] if family.loss_rose(history) else [])
+        + (["critic_at_chance"] if critics.critic_at_chance(history.terms) else [])),
 )
 
 
