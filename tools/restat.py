@@ -10,8 +10,8 @@ them. It prints, per comparison, the recorded interval, p and direction beside t
 whether the direction changed; a primary comparison's new direction is the Holm-corrected t-test's,
 a secondary one has none (exploratory), so beside it is the direction its uncorrected t-interval
 alone would give. Each finished run's ``flags`` are recomputed too, by its family's rule from
-the run's recorded metrics and logged history (a rule added since, such as a critic at chance,
-marks runs recorded before it), and the file's ``flagged`` list with them. ``--write`` replaces
+the run's recorded metrics and logged history (a rule changed since marks, or clears, runs
+recorded before it), and the file's ``flagged`` list with them. ``--write`` replaces
 the file's ``summary``, ``comparisons``, run flags and ``flagged`` with the recomputed ones and
 keeps every other key. The library imported is the one beside this file (``src/``)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, critics, family, metrics, runs, train, viz
+from disentangle import config, critics, family, metrics, paper_metrics, runs, train, viz
 from disentangle.data.base import GroundTruthData
 from disentangle.data.correlated import CorrelatedFactors
 from disentangle.data.registry import GROUND_TRUTH
@@ -17,6 +17,7 @@ from disentangle.gan.complex_level import complex_level
 from disentangle.gan.networks import TwoLevelGAN
 from disentangle.gan.settings import GanSettings
 from disentangle.gan.training import load, training_parts
+from disentangle.nets import reparameterize
 
 #: The complex level's sizes per profile (:func:`complex_level`).
 COMPLEX_LEVEL = {"smoke": {"num": 400, "labelled": 100}, "cpu": {"num": 2000, "labelled": 256},
@@ -25,12 +26,28 @@ COMPLEX_LEVEL = {"smoke": {"num": 400, "labelled": 100}, "cpu": {"num": 2000, "l
 
 def evaluate(model: TwoLevelGAN, source: GroundTruthData, run: GanSettings, profile: str) -> dict:
     """Every metric of :func:`disentangle.metrics.evaluate` on the Q-head means of real images,
-    with ``complex_level`` added on data whose factors depend on each other."""
+    with ``complex_level`` added on data whose factors depend on each other, and for the
+    density-ratio TC-GAN ``critic``, T's diagnostics (:func:`disentangle.critics.diagnose`) on
+    Q's samples of the codes of freshly generated images, the codes T was trained on."""
     scores = metrics.evaluate(source, model.encode, seed=run.seed, **metrics.protocol(profile))
+    scores.update(paper_metrics.run_scores(source, model.encode, run.seed, profile))
+    if model.tc_critic is not None:
+        scores["critic"] = critics.diagnose_held_out(
+            lambda n, generator: _code_samples(model, n, generator), model.tc_critic,
+            seed=run.seed)
     if isinstance(source, CorrelatedFactors):
         scores["complex_level"] = complex_level(model, source, seed=run.seed,
                                                 **config.by_profile(profile, **COMPLEX_LEVEL))
     return scores
+
+
+@torch.no_grad()
+def _code_samples(model: TwoLevelGAN, n: int, generator: torch.Generator) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    noise, codes, classes = model.sample_codes(n, device, generator)
+    out = model.discriminator(model.generator(model.latent(noise, codes, classes)))
+    return reparameterize(out["mean"].float(), out["log_var"].float())
 
 
 def metric_names(model: str) -> tuple[str, ...]:
@@ -38,7 +55,7 @@ def metric_names(model: str) -> tuple[str, ...]:
     complex level (on data with dependent factors only)."""
     if model not in GanSettings.MODELS:
         raise ValueError(f"Unknown GAN {model!r}; valid ones are {', '.join(GanSettings.MODELS)}.")
-    return metrics.SCORES + ("complex_level",)
+    return metrics.SCORES + paper_metrics.RUN_SCORES + ("complex_level",)
 
 
 def figure(model: TwoLevelGAN, run: GanSettings, out: Path) -> None:
@@ -55,13 +72,11 @@ FAMILY = family.Family(
     metrics=metric_names,
     sources=("data", "nets.py", "losses.py", "train.py", "settings.py", "family.py",
              "gan/settings.py", "gan/networks.py", "gan/objectives.py", "gan/training.py"),
-    evaluation_sources=("metrics.py", "estimators.py", "critics.py", "gan/complex_level.py",
-                        "gan/family.py"),
+    evaluation_sources=("metrics.py", "paper_metrics.py", "estimators.py", "critics.py",
+                        "gan/complex_level.py", "gan/family.py"),
     figure=figure,
     data=GROUND_TRUTH,
-    flags=lambda scores, history: (
-        ["critic_at_chance"] if critics.critic_at_chance(history.terms, reference="tc_mws")
-        else []),
+    flags=lambda scores, history: critics.flags(scores),
 )
 
 

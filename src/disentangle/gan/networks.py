@@ -133,7 +133,8 @@ class TwoLevelGAN(torch.nn.Module):
         self.generator = Generator(self.latent_dim, shape)
         self.discriminator = Discriminator(run.code_dim, run.categorical, shape)
         self.tc_critic = (
-            Critic(run.code_dim) if run.model == "tcgan" and run.estimator == "drt" else None
+            Critic(run.code_dim, run.critic_hidden, run.critic_layers)
+            if run.model == "tcgan" and run.estimator == "drt" else None
         )
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:

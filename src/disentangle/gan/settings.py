@@ -23,7 +23,9 @@ class GanSettings(Settings):
     0.02 (a departure the two-level GAN chapter states with its reason). ``tc_weight=None`` takes
     TC-GAN's penalty at the reference ratio to the information weight (:data:`TC_WEIGHTS` x
     ``info_weight`` / :data:`REFERENCE_INFO_WEIGHT`), and 0 for InfoGAN. ``aligned`` names factors
-    that the first codes are taught on ``labelled`` images."""
+    that the first codes are taught on ``labelled`` images. The density-ratio estimator T is the
+    official TC-GAN code's: ``critic_layers`` = 5 hidden layers of ``critic_hidden`` = 1000
+    units, Adam(0.5, 0.9) at ``lr_t`` = 1e-3."""
 
     MODELS: ClassVar[tuple[str, ...]] = ("infogan", "tcgan")
     MAY_BE_ZERO: ClassVar[tuple[str, ...]] = ("seed", "labelled", "noise_dim")
@@ -51,7 +53,9 @@ class GanSettings(Settings):
     batch_size: int = 64
     lr_g: float = 1e-3
     lr_d: float = 2e-3
-    lr_t: float = 1e-4
+    lr_t: float = 1e-3
+    critic_hidden: int = 1000
+    critic_layers: int = 5
     aligned: tuple[str, ...] = ()
     labelled: int = 0
     seed: int = 0

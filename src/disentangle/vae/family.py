@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, critics, family, metrics, runs, train, viz
+from disentangle import config, critics, family, metrics, paper_metrics, runs, train, viz
 from disentangle.data.base import GroundTruthData
 from disentangle.data.ground_truth import resize
 from disentangle.data.registry import GROUND_TRUTH
@@ -19,7 +19,9 @@ from disentangle.vae.training import load, training_parts
 
 def evaluate(model: VAE, source: GroundTruthData, run: VaeSettings, profile: str) -> dict:
     """Every metric of :func:`disentangle.metrics.evaluate` on the posterior means of real images
-    at the run's resolution."""
+    at the run's resolution; for FactorVAE also ``critic``, its discriminator's diagnostics
+    (:func:`disentangle.critics.diagnose`) on posterior samples of held-out images, the codes it
+    was trained on."""
     device = next(model.parameters()).device
 
     @torch.no_grad()
@@ -28,14 +30,29 @@ def evaluate(model: VAE, source: GroundTruthData, run: VaeSettings, profile: str
         x = resize(images.to(device), run.resolution)
         return torch.cat([model.encode(x[i:i + 1024]) for i in range(0, len(x), 1024)]).cpu()
 
-    return metrics.evaluate(source, encode, seed=run.seed, **metrics.protocol(profile))
+    scores = metrics.evaluate(source, encode, seed=run.seed, **metrics.protocol(profile))
+    scores.update(paper_metrics.run_scores(source, encode, run.seed, profile))
+    if model.critic is not None:
+        scores["critic"] = critics.diagnose_held_out(
+            lambda n, generator: _posterior_samples(model, source, run, n, generator),
+            model.critic, seed=run.seed)
+    return scores
+
+
+@torch.no_grad()
+def _posterior_samples(model: VAE, source: GroundTruthData, run: VaeSettings, n: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    device = next(model.parameters()).device
+    images = resize(source.batch(n, generator, device)[0], run.resolution)
+    model.eval()
+    return model(images)["sample"]
 
 
 def metric_names(model: str) -> tuple[str, ...]:
     """The names a VAE reports: every score of :func:`disentangle.metrics.evaluate`."""
     if model not in VaeSettings.MODELS:
         raise ValueError(f"Unknown VAE {model!r}; valid ones are {', '.join(VaeSettings.MODELS)}.")
-    return metrics.SCORES
+    return metrics.SCORES + paper_metrics.RUN_SCORES
 
 
 def figure(model: VAE, run: VaeSettings, out: Path) -> None:
@@ -52,12 +69,13 @@ FAMILY = family.Family(
     metrics=metric_names,
     sources=("data", "nets.py", "losses.py", "train.py", "settings.py", "family.py",
              "vae/settings.py", "vae/networks.py", "vae/objectives.py", "vae/training.py"),
-    evaluation_sources=("metrics.py", "estimators.py", "critics.py", "vae/family.py"),
+    evaluation_sources=("metrics.py", "paper_metrics.py", "estimators.py", "critics.py",
+                        "vae/family.py"),
     figure=figure,
     data=GROUND_TRUTH,
     flags=lambda scores, history: (
         (["diverged"] if family.loss_rose(history) else [])
-        + (["critic_at_chance"] if critics.critic_at_chance(history.terms) else [])),
+        + critics.flags(scores)),
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from disentangle.nets import Decoder, GaussianEncoder, reparameterize, to_signed
+from disentangle.nets import Critic, Decoder, GaussianEncoder, reparameterize, to_signed
 
 
 class VAE(nn.Module):
@@ -15,14 +15,17 @@ class VAE(nn.Module):
     supervised models, and a conv decoder of Bernoulli logits p(x | c), prior N(0, I).
     ``forward`` returns ``mean``, ``log_var``, a reparameterised ``sample`` and the decoder's
     ``logits``. ``steps_seen`` counts training batches, in the checkpoint with the weights, for
-    objectives that change over training (AnnealedVAE's capacity)."""
+    objectives that change over training (AnnealedVAE's capacity). ``critic`` is FactorVAE's
+    permutation discriminator, kept with the model so that a finished run can be asked whether it
+    learned (:func:`disentangle.critics.diagnose`); it trains by its own optimizer only."""
 
     def __init__(self, image_shape: Sequence[int], latent_dim: int, width: int = 32,
-                 hidden: int = 256):
+                 hidden: int = 256, critic: Critic | None = None):
         super().__init__()
         self.encoder = GaussianEncoder(image_shape, latent_dim, kind="conv", hidden=hidden,
                                        width=width)
         self.decoder = Decoder(latent_dim, image_shape, kind="conv", hidden=hidden)
+        self.critic = critic
         self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -30,6 +33,10 @@ class VAE(nn.Module):
         sample = reparameterize(mean, log_var)
         return {"mean": mean, "log_var": log_var, "sample": sample,
                 "logits": self.decoder(sample)}
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """The encoder's and decoder's weights: what the ELBO's optimizer trains."""
+        return [*self.encoder.parameters(), *self.decoder.parameters()]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior means: the codes the metrics score (disentanglement_lib's convention)."""

@@ -23,9 +23,9 @@ from disentangle.vae.networks import VAE
 from disentangle.vae.objectives import vae_loss
 from disentangle.vae.settings import VaeSettings
 
-#: The part of training over which AnnealedVAE's capacity grows (a third in disentanglement_lib's
-#: setting, 100,000 of 300,000 steps; the book's shorter runs take half).
-ANNEAL_FRACTION = 0.5
+#: The part of training over which AnnealedVAE's capacity grows: a third, as in
+#: disentanglement_lib's setting (100,000 of 300,000 steps).
+ANNEAL_FRACTION = 1 / 3
 
 
 def capacity_at(run: VaeSettings, step: int) -> float:
@@ -35,25 +35,26 @@ def capacity_at(run: VaeSettings, step: int) -> float:
 
 
 def training_parts(run: VaeSettings, source: GroundTruthData, device: torch.device) -> Trainable:
-    """Everything a VAE run trains with: the model, its optimizers by checkpoint name (FactorVAE's
-    discriminator ``critic`` and its own), the step, batches drawn on the device, and the random
-    generators a checkpoint must hold."""
+    """Everything a VAE run trains with: the model (with FactorVAE's discriminator), its
+    optimizers by checkpoint name (the discriminator's ``critic_optimizer``), the step, batches
+    drawn on the device, and the random generators a checkpoint must hold."""
     config.seed_everything(run.seed)
     materialize(source, device)
     shape = (source.image_shape[0], run.resolution, run.resolution)
+    critic = (Critic(run.latent_dim, run.critic_hidden, run.critic_layers)
+              if run.model == "factorvae" else None)
     # Channels-last weights, as the GAN's: faster convolutions.
-    model = VAE(shape, run.latent_dim, run.width, run.hidden).to(device,
-                                                               memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.scaled_lr(run.lr, run.batch_size),
-                                 betas=(0.9, 0.999))
+    model = VAE(shape, run.latent_dim, run.width, run.hidden, critic).to(
+        device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.autoencoder_parameters(),
+                                 lr=train.scaled_lr(run.lr, run.batch_size), betas=(0.9, 0.999))
     state: dict = {"model": model, "optimizer": optimizer}
-    critic = critic_optimizer = None
-    if run.model == "factorvae":
-        critic = Critic(run.latent_dim).to(device)
+    critic_optimizer = None
+    if critic is not None:
         # FactorVAE's discriminator setting: Adam(0.5, 0.9).
         critic_optimizer = torch.optim.Adam(critic.parameters(), lr=run.lr_critic,
                                             betas=(0.5, 0.9))
-        state.update(critic=critic, critic_optimizer=critic_optimizer)
+        state["critic_optimizer"] = critic_optimizer
     batches = torch.Generator(device=device).manual_seed(run.seed)
     permutations = torch.Generator(device=device).manual_seed(run.seed + 1)
 
