@@ -3,14 +3,16 @@ contents names, how to execute a chapter, and how to build the book from execute
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import papermill
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +98,29 @@ def executed_book_tree(tree: Path) -> Path:
     return tree
 
 
-def checked_cells(nb: nbformat.NotebookNode, mark: str = "NBVAL_CHECK_OUTPUT") -> list:
-    """The code cells of ``nb`` marked ``mark``: their outputs are the chapter's reference."""
-    return [c for c in nb.cells if c.cell_type == "code" and mark in c.source]
+@contextlib.contextmanager
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path``, waiting for another worker that holds it; with
+    ``wait=False``, yield False at once instead of waiting (and True when the lock is held)."""
+    import fcntl
+
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder that every pytest-xdist worker of this session sees (the session's own base
+    folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    folder = root / name
+    folder.mkdir(exist_ok=True)
+    return folder

@@ -1,29 +1,38 @@
 """Fixtures shared by the book tests. Each chapter is executed once per test session, in the smoke
-profile: the papermill tests, the reference-output checks and the book build all read that one
-execution, and the browser checks read the build. Under pytest-xdist (`pytest -n 2`) the workers
-share the executions and the build through a folder and file locks: the first worker to ask for a
-chapter executes it (so chapters run in parallel on different workers) and the others wait for it
-and read what it left."""
+profile, by nbval when the session collects the chapters (the README's test command: each code
+cell a test, the cells marked NBVAL_CHECK_OUTPUT compared with their reference), otherwise by
+papermill on first demand; the book is built from those executions and the browser checks read
+the build. The hooks below keep nbval's executions (:mod:`tests.nbval_capture`). Under
+pytest-xdist (`pytest -n 2 --dist loadfile`, the configured default) a chapter's cells stay on
+one worker, chapters run in parallel on the two, and the workers share the executions and the
+build through a folder and file locks."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.book import build_book, execute_chapter, executed_book_tree, toc_notebooks
+from tests import nbval_capture
+from tests.book import (
+    build_book,
+    execute_chapter,
+    executed_book_tree,
+    locked,
+    shared_folder,
+    toc_notebooks,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that executes a chapter or builds the book is ``slow`` too, so that
-    ``pytest -m "not slow"`` runs the library tests alone; and the tests run in the order that
-    keeps two xdist workers busy (:func:`_turn`)."""
+    ``pytest -m "not slow"`` runs the library tests alone (nbval's cell tests are marked in the
+    top-level ``conftest.py``); and the tests run in the order that keeps two xdist workers busy
+    (:func:`_turn`)."""
     for item in items:
         if item.get_closest_marker("notebook") or item.get_closest_marker("book"):
             item.add_marker(pytest.mark.slow)
@@ -35,48 +44,24 @@ def _turn(item: pytest.Item) -> int:
     workers; then the build, which one worker runs from those executions alone while the other
     goes on with the library tests; last, the tests that read the built pages. (In collection
     order the browser tests came first and left one worker waiting on the build.)"""
-    uses = item.fixturenames
+    if nbval_capture.is_cell(item):
+        return 0
+    uses = getattr(item, "fixturenames", ())
     if "built_book" in uses:
         return 3 if "site" in uses else 1  # the browser tests read the pages through `site`
     return 0 if "smoke_chapters" in uses else 2
 
 
-@contextlib.contextmanager
-def locked(path: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path``, waiting for another worker that holds it; with
-    ``wait=False``, yield False at once instead of waiting (and True when the lock is held)."""
-    import fcntl
-
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    """A folder that every pytest-xdist worker of this session sees (the session's own base
-    folder without xdist)."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
-    folder = root / name
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 class SmokeChapters:
-    """The chapters executed in the smoke profile into ``tree/notebooks/``, each once per session
-    on first demand; a failure is kept (``NAME.failed``) and reported to every test that asks
-    for that chapter."""
+    """The chapters executed in the smoke profile into ``tree/notebooks/``, each once per session:
+    by nbval for the chapters in ``nbval`` (waited for), by papermill on first demand for the
+    others; a failure is kept (``NAME.failed``) and reported to every test that asks for that
+    chapter."""
 
-    def __init__(self, tree: Path):
+    def __init__(self, tree: Path, nbval: set[str]):
         with locked(tree / "tree.lock"):
             self.tree = executed_book_tree(tree)
+        self.nbval = nbval
 
     def _execute(self, path: Path, wait: bool) -> bool:
         """Execute the chapter at ``path`` unless it has been; False if another worker holds it
@@ -88,9 +73,21 @@ class SmokeChapters:
                 (failed.write_text(failure) if failure else done.touch())
             return held
 
+    def _wait_for_nbval(self, path: Path, timeout: float = 3600) -> None:
+        done, failed = (self.tree / f"{path.stem}.{end}" for end in ("done", "failed"))
+        deadline = time.monotonic() + timeout
+        while not (done.exists() or failed.exists()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"nbval did not finish {path.name} within {timeout:.0f} s: run "
+                            f"`pytest {path.relative_to(path.parents[1])}` to see why.")
+            time.sleep(1)
+
     def executed(self, path: Path) -> Path:
         """The executed copy of the chapter at ``path``; fails the asking test if it raised."""
-        self._execute(path, wait=True)
+        if path.stem in self.nbval:
+            self._wait_for_nbval(path)
+        else:
+            self._execute(path, wait=True)
         failed = self.tree / f"{path.stem}.failed"
         if failed.exists():
             pytest.fail(failed.read_text(), pytrace=False)
@@ -102,12 +99,16 @@ class SmokeChapters:
         # Last chapter first: the papermill tests ask for the chapters in reading order, and a
         # worker walking the same order would queue behind each chapter the other is executing.
         for path in reversed(paths):
-            self._execute(path, wait=False)
+            if path.stem not in self.nbval:
+                self._execute(path, wait=False)
 
 
 @pytest.fixture(scope="session")
-def smoke_chapters(tmp_path_factory: pytest.TempPathFactory) -> SmokeChapters:
-    return SmokeChapters(shared_folder(tmp_path_factory, "executed"))
+def smoke_chapters(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> SmokeChapters:
+    return SmokeChapters(shared_folder(tmp_path_factory, "executed"),
+                         pytestconfig.stash.get(nbval_capture.CHAPTERS, set()))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Every chapter runs in the smoke profile, and the notebooks are committed the way the book
-expects: listed in the table of contents, without bulky outputs, with a ``parameters`` cell."""
+"""The notebooks are committed the way the book expects: listed in the table of contents, without
+bulky outputs, with a ``parameters`` cell, reference outputs where nbval checks them, objectives,
+a summary and exercises, within the prose budget. (nbval executes every chapter in the smoke
+profile and checks those references: ``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
-import configparser
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -14,7 +14,6 @@ from tests.book import (
     NOTEBOOKS,
     ROOT,
     TOC,
-    checked_cells,
     resolve_entry,
     toc_entries,
     toc_notebooks,
@@ -58,51 +57,6 @@ def test_notebook_is_committed_clean(path):
         else:
             strip = f"nbstripout --keep-count {path.relative_to(ROOT)}"
             assert not cell.outputs, f"{where} has stored outputs: run `{strip}`"
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", toc_notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_in_smoke_profile(path, smoke_chapters):
-    # The one execution of the session (tests/conftest.py), which the book build reuses.
-    smoke_chapters.executed(path)
-
-
-def sanitizers(config: Path = ROOT / "tests" / "nbval_sanitize.cfg") -> list[tuple[str, str]]:
-    """The (regex, replacement) pairs of the sanitizer file, in nbval's format."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(config)
-    return [(parser[name]["regex"], parser[name]["replace"]) for name in parser.sections()]
-
-
-def printed(cell, rules: list[tuple[str, str]]) -> str:
-    """What a cell printed to stdout, with every sanitizer applied."""
-    text = "".join(o.text for o in cell.outputs
-                   if o.output_type == "stream" and o.name == "stdout")
-    for regex, replacement in rules:
-        text = re.sub(regex, replacement, text)
-    return text
-
-
-def checked_notebooks() -> list[Path]:
-    return [p for p in toc_notebooks() if checked_cells(nbformat.read(p, as_version=4))]
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", checked_notebooks(), ids=lambda p: p.stem)
-def test_reference_outputs_match(path, smoke_chapters):
-    """The cells marked NBVAL_CHECK_OUTPUT print, in the session's execution, what their stored
-    output says (nbval's lax mode, without a second execution)."""
-    stored = checked_cells(nbformat.read(path, as_version=4))
-    fresh = checked_cells(nbformat.read(smoke_chapters.executed(path), as_version=4))
-    assert len(fresh) == len(stored)
-    rules = sanitizers()
-    for number, (old, new) in enumerate(zip(stored, fresh), start=1):
-        expected, got = printed(old, rules), printed(new, rules)
-        assert got == expected, (
-            f"{path.name}: checked cell {number} of {len(stored)} printed something else than its "
-            f"stored reference.\n--- stored\n{expected}\n--- now\n{got}\nIf the change is meant, "
-            "run the chapter in the smoke profile and store the cell's new output."
-        )
 
 
 #: Chapters that do not yet open with what the reader will learn and close with a summary and
