@@ -1,7 +1,7 @@
 """Record a chapter at several seeds: what its prose quotes and the margins its checks take.
 
-    python tools/chapter_seeds.py notebooks/06_distib_under_the_microscope.ipynb \
-        --profile cpu --seeds 0 1 2 --record data/results/chapter06_cpu_seeds.json
+    python tools/chapter_seeds.py notebooks/08_distib_under_the_microscope.ipynb \
+        --profile cpu --seeds 0 1 2 --record data/results/chapter08_cpu_seeds.json
 
 Each seed runs the whole chapter with papermill (parameters ``PROFILE`` and ``SEED``), and every
 number the chapter glues (``myst_nb.glue``) is collected: ``values[name]`` lists them in the order

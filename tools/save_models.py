@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: The default run folders of the cpu profile that chapters train through the run store: 06's
 #: beta sweep and VIB on styled digits and the Explorer's two-step model (11). Chapter 05's
-#: DisTIB on mnist-5k and chapter 09's InfoGAN are not shipped: their weights alone are over
+#: DisTIB on mnist-5k and chapter 13's InfoGAN are not shipped: their weights alone are over
 #: :data:`MAX_MB`; the first reading trains them into runs/, where later readings find them.
 CHAPTER_RUNS = (
     "distib_styled-digits_cpu_seed0_036cdea9",

@@ -9,7 +9,7 @@ are not, so a loss near ln 2 alone says nothing. :func:`diagnose` asks a finishe
 on fresh codes and sets its accuracy beside the Gaussian TC of the same codes, the dependence a
 linear model finds without training; :func:`flags` marks a run whose critic missed dependence
 that was there. The minibatch-weighted estimate logged in training is no reference for this: it is
-biased at batch 64, the more so the narrower the posteriors (chapter 10 sets it against a closed
+biased at batch 64, the more so the narrower the posteriors (chapter 14 sets it against a closed
 form).
 :func:`fit` trains a critic alone, as a run does, for the known-TC test.
 """
