@@ -51,11 +51,12 @@ def _code_samples(model: TwoLevelGAN, n: int, generator: torch.Generator) -> tor
 
 
 def metric_names(model: str) -> tuple[str, ...]:
-    """The names a GAN reports: every score of :func:`disentangle.metrics.evaluate`, and the
-    complex level (on data with dependent factors only)."""
+    """The names a GAN reports: every score of :func:`disentangle.metrics.evaluate`, the same run
+    scored in the paper's protocol, the complex level (on data with dependent factors only) and
+    the density-ratio critic's diagnostics (``critic``, TC-GAN with ``estimator="drt"`` only)."""
     if model not in GanSettings.MODELS:
         raise ValueError(f"Unknown GAN {model!r}; valid ones are {', '.join(GanSettings.MODELS)}.")
-    return metrics.SCORES + paper_metrics.RUN_SCORES + ("complex_level",)
+    return metrics.SCORES + paper_metrics.RUN_SCORES + ("complex_level", "critic")
 
 
 def figure(model: TwoLevelGAN, run: GanSettings, out: Path) -> None:

@@ -49,10 +49,12 @@ def _posterior_samples(model: VAE, source: GroundTruthData, run: VaeSettings, n:
 
 
 def metric_names(model: str) -> tuple[str, ...]:
-    """The names a VAE reports: every score of :func:`disentangle.metrics.evaluate`."""
+    """The names a VAE reports: every score of :func:`disentangle.metrics.evaluate`, the same
+    run scored in the two-level GAN paper's protocol, and FactorVAE's ``critic`` diagnostics."""
     if model not in VaeSettings.MODELS:
         raise ValueError(f"Unknown VAE {model!r}; valid ones are {', '.join(VaeSettings.MODELS)}.")
-    return metrics.SCORES + paper_metrics.RUN_SCORES
+    critic = ("critic",) if model == "factorvae" else ()
+    return metrics.SCORES + paper_metrics.RUN_SCORES + critic
 
 
 def figure(model: VAE, run: VaeSettings, out: Path) -> None:
