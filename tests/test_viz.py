@@ -303,3 +303,10 @@ def test_recorded_traversals_crop_and_title_each_group(tmp_path):
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match="holds no traversals"):
         viz.recorded_traversals({"runs": []}, tmp_path)
+
+
+def test_study_plots_name_a_metric_as_the_book_does():
+    record = _study_record()
+    assert viz.study_intervals(record, "m").axes[0].get_ylabel() == "m"  # no book name: as is
+    assert viz.metric_label("beta_vae_eval") == "Z-diff (BetaVAE score)"
+    assert viz.metric_label("paper_z_diff") == "Z-diff, paper's protocol"

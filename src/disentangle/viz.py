@@ -350,6 +350,32 @@ def metric_bars(
     return fig
 
 
+#: The names the book's prose gives the metrics a study records, for axes and titles.
+METRIC_LABELS = {
+    "beta_vae_eval": "Z-diff (BetaVAE score)",
+    "factor_vae_eval": "FactorVAE score",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "explicitness": "EXP",
+    "jemmig": "JEMMIG",
+    "modularity": "MOD",
+    "sap": "SAP",
+    "gaussian_total_correlation": "Gaussian TC (nats)",
+    "paper_z_diff": "Z-diff, paper's protocol",
+    "paper_exp": "EXP, paper's protocol",
+    "paper_jemmig": "JEMMIG, paper's protocol",
+    "paper_modularity": "MOD, paper's protocol",
+    "paper_sap": "SAP, paper's protocol",
+    "fgsm_accuracy.0.1": "FGSM accuracy, ε = 0.1",
+    "complex_level.control_r2_min": "control R² (worse position)",
+}
+
+
+def metric_label(metric: str) -> str:
+    """The book's name of a recorded metric (:data:`METRIC_LABELS`), else the name itself."""
+    return METRIC_LABELS.get(metric, metric)
+
+
 def _study_values(record: Mapping, group: str, metric: str) -> dict[int, float]:
     """Seed -> value of ``metric`` for the finished runs of ``group`` in a study's results."""
     if group not in record["summary"]:
@@ -379,8 +405,8 @@ def study_intervals(record: Mapping, metric: str, ax: Axes | None = None) -> Fig
             ax.plot([k + 0.3] * 2, [summary["ci_low"], summary["ci_high"]], color="k", lw=1.2)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: seeds, mean, 95% interval", fontsize=9)
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title("seeds, mean, 95% t-interval", fontsize=9)
     return ax.figure
 
 
@@ -399,7 +425,8 @@ def paired_lines(record: Mapping, a: str, b: str, metric: str, ax: Axes | None =
                     fontsize=7, va="center")
     ax.set_xticks([0, 1], [b, a])
     ax.set_xlim(-0.3, 1.3)
-    ax.set(ylabel=metric, title=f"{a} - {b}, paired by seed (n = {len(seeds)})")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"{a} - {b}, by seed (n = {len(seeds)})", fontsize=9)
     return ax.figure
 
 
