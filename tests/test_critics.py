@@ -87,3 +87,20 @@ def test_tail_mean_reads_the_last_quarter():
     assert critics.tail_mean([2.0]) == 2.0
     with pytest.raises(ValueError, match="empty"):
         critics.tail_mean([])
+
+
+def test_a_disenib_estimator_that_never_separated_its_pairs_is_flagged():
+    rule = registry.family_of("disenib").flags
+    history = train.History(steps=list(range(8)), terms={
+        "total": [1.0] * 8,
+        "estimator_joint": [0.0] * 6 + [-0.1, -0.1],   # learned by the last quarter
+        "estimator_product": [0.0] * 6 + [0.1, 0.1],
+    })
+    idle = train.History(steps=list(range(8)), terms={
+        "total": [1.0] * 8, "estimator_joint": [0.01] * 8, "estimator_product": [0.02] * 8})
+    scores = {"accuracy_a": 0.9, "chance": 0.1, "mi_a_z": 0.4}
+    assert "estimator_at_chance" not in rule(scores, history)
+    assert "estimator_at_chance" in rule(scores, idle)
+    # Independent codes leave nothing to separate: no flag.
+    assert "estimator_at_chance" not in rule({**scores, "mi_a_z": 0.0}, idle)
+    assert critics.estimator_flags(scores, {"total": [1.0]}) == []  # no estimator at all

@@ -38,7 +38,7 @@ def recompute(record: dict) -> tuple[dict, list[dict]]:
 
 def reflag(record: dict) -> list[str]:
     """Recompute each finished run's flags by its family's rule (in place); one line per run
-    whose flags changed."""
+    whose flags changed, or whose rule needs a score the record did not keep (its flags stay)."""
     changed = []
     for entry in record["runs"]:
         rule = registry.family_of(entry["model"]).flags
@@ -46,7 +46,12 @@ def reflag(record: dict) -> list[str]:
             continue
         history = train.History(steps=entry["history"]["steps"],
                                 terms=entry["history"]["terms"])
-        flags = rule(entry["metrics"], history)
+        try:
+            flags = rule(entry["metrics"], history)
+        except KeyError as missing:
+            changed.append(f"   {entry['key']}: flags kept; the rule needs {missing}, which the "
+                           "record does not hold")
+            continue
         if flags != entry.get("flags", []):
             changed.append(f"   {entry['key']}: flags {entry.get('flags', [])} -> {flags}")
             entry["flags"] = flags

@@ -112,3 +112,22 @@ def fit(
         loss.backward()
         optimizer.step()
     return critic.eval()
+
+
+#: DisenIB's estimator scores joint pairs of its two codes -1 and product pairs +1 (a least-squares
+#: critic); it counts as having learned when, over the last quarter of training, its mean output
+#: on product pairs exceeds its mean on joint pairs by at least this much.
+SEPARATION = 0.05
+
+
+def estimator_flags(scores: Mapping[str, Any], terms: Mapping[str, Sequence[float]]) -> list[str]:
+    """``["estimator_at_chance"]`` for a DisenIB run whose estimator, over the last quarter of its
+    logged training (terms ``estimator_joint`` and ``estimator_product``), separated the two kinds
+    of pairs by less than :data:`SEPARATION`, while its test codes kept dependence to find (their
+    KSG mutual information ``mi_a_z`` above :data:`DEPENDENCE_FLOOR` nats); ``[]`` otherwise, and
+    for a run without such an estimator."""
+    if "estimator_joint" not in terms or "estimator_product" not in terms:
+        return []
+    gap = tail_mean(terms["estimator_product"]) - tail_mean(terms["estimator_joint"])
+    dependent = (scores.get("mi_a_z") or 0.0) > DEPENDENCE_FLOOR
+    return ["estimator_at_chance"] if gap < SEPARATION and dependent else []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from disentangle import config, family, runs, train
+from disentangle import config, critics, family, runs, train
 from disentangle.data.labelled import LabelledData
 from disentangle.data.registry import LABELLED
 from disentangle.supervised.evaluation import evaluate_model, flags, metric_names
@@ -30,7 +30,9 @@ FAMILY = family.Family(
                       "supervised/objectives.py", "supervised/training.py"),
     evaluation_sources=("supervised/evaluation.py", "estimators.py"),
     data=LABELLED,
-    flags=flags,
+    # The flags of the scores, and whether DisenIB's estimator learned (critics.py).
+    flags=lambda scores, history: (flags(scores, history)
+                                   + critics.estimator_flags(scores, history.terms)),
 )
 
 
