@@ -58,6 +58,7 @@ def _independent() -> tuple[torch.Tensor, torch.Generator]:
 TOLERANCE = 0.25
 
 
+@pytest.mark.slow  # about 90 s each: 2,000 updates of a critic of five or six layers of 1,000
 @pytest.mark.parametrize("settings", [
     GanSettings.for_profile("cpu", model="tcgan", estimator="drt"),
     VaeSettings.for_profile("cpu", model="factorvae"),
