@@ -1,12 +1,14 @@
 """Did a density-ratio critic learn? The held-out diagnostics and the rule that flags a run, and
 the critics the studies use recovering a total correlation known in closed form."""
 
+import json
 import math
 
 import pytest
 import torch
 
 from disentangle import critics, estimators, nets, registry, train
+from disentangle.cli import main
 from disentangle.gan.settings import GanSettings
 from disentangle.vae.settings import VaeSettings
 
@@ -105,3 +107,15 @@ def test_a_disenib_estimator_that_never_separated_its_pairs_is_flagged():
     # Independent codes leave nothing to separate: no flag.
     assert "estimator_at_chance" not in rule({**scores, "mi_a_z": 0.0}, idle)
     assert critics.estimator_flags(scores, {"total": [1.0]}) == []  # no estimator at all
+
+
+@pytest.mark.parametrize("command", [["factorvae"], ["tcgan", "--estimator", "drt"]])
+def test_a_run_with_a_critic_records_its_diagnostics(tmp_path, command):
+    out = tmp_path / "run"
+    assert main(["train", *command, "--profile", "smoke", "--out", str(out), "--quiet"]) == 0
+    written = json.loads((out / "metrics.json").read_text())
+    diagnostics = written["metrics"]["critic"]
+    assert set(diagnostics) == {"loss", "chance_loss", "accuracy", "tc_estimate", "gaussian_tc",
+                                "learned", "tc_minibatch"}
+    assert 0 <= diagnostics["accuracy"] <= 1 and diagnostics["gaussian_tc"] >= 0
+    assert ("critic_at_chance" in written["flags"]) == (not diagnostics["learned"])

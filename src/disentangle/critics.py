@@ -43,14 +43,20 @@ DEPENDENCE_FLOOR = 0.05
 
 
 @torch.no_grad()
-def diagnose(critic: Critic, codes: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+def diagnose(
+    critic: Critic, codes: torch.Tensor, generator: torch.Generator,
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None, batch_size: int = 64,
+) -> dict[str, float]:
     """How a trained density-ratio critic does on held-out ``codes`` (N x K samples of the codes it
     was trained on, drawn after training): its cross-entropy on the codes against their
     dimension-wise permutation (chance: ln 2), its accuracy on the same 2N pairs (chance: 0.5),
     its TC estimate E[T_0 - T_1] on the codes, and the Gaussian TC of the same codes (the
     dependence a linear model sees, :func:`disentangle.estimators.gaussian_total_correlation`).
-    ``learned`` is False when the accuracy stays within :data:`ACCURACY_MARGIN` of chance while
-    the Gaussian TC exceeds :data:`DEPENDENCE_FLOOR`: dependence the critic did not find."""
+    With ``posterior`` (the means and log-variances the codes were sampled from) also
+    ``tc_minibatch``, the minibatch-weighted estimate of the same codes in batches of
+    ``batch_size``, as training logs it. ``learned`` is False when the accuracy stays within
+    :data:`ACCURACY_MARGIN` of chance while the Gaussian TC exceeds :data:`DEPENDENCE_FLOOR`:
+    dependence the critic did not find."""
     critic.eval()
     codes = codes.float()
     product = losses.permute_dims(codes, generator)
@@ -61,11 +67,18 @@ def diagnose(critic: Critic, codes: torch.Tensor, generator: torch.Generator) ->
     accuracy = float((logits.argmax(1) == target).float().mean())
     gaussian = gaussian_total_correlation(codes.cpu().double().numpy())
     learned = not (accuracy < 0.5 + ACCURACY_MARGIN and gaussian > DEPENDENCE_FLOOR)
-    return {
+    result = {
         "loss": loss, "chance_loss": math.log(2.0), "accuracy": accuracy,
         "tc_estimate": float(losses.log_density_ratio(logits[:len(codes)])),
         "gaussian_tc": gaussian, "learned": float(learned),
     }
+    if posterior is not None:
+        mean, log_var = posterior
+        estimates = [losses.tc_minibatch_weighted(codes[i:i + batch_size],
+                                                  mean[i:i + batch_size], log_var[i:i + batch_size])
+                     for i in range(0, len(codes) - batch_size + 1, batch_size)]
+        result["tc_minibatch"] = float(torch.stack(estimates).mean())
+    return result
 
 
 #: Held-out codes a finished run's critic is diagnosed on.
@@ -73,18 +86,20 @@ HELD_OUT = 4096
 
 
 def diagnose_held_out(
-    draw: Callable[[int, torch.Generator], torch.Tensor], critic: Critic, seed: int,
-    n: int = HELD_OUT,
+    draw: Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    critic: Critic, seed: int, n: int = HELD_OUT, batch_size: int = 64,
 ) -> dict[str, float]:
     """:func:`diagnose` on ``n`` codes from ``draw(n, generator)``, a model's sampler of the
-    codes its critic trained on, with every random draw (images, codes, reparameterisation,
-    permutation) seeded from ``seed``, apart from the training's streams."""
+    codes its critic trained on, returning the samples with the means and log-variances they were
+    drawn from; every random draw (images, codes, reparameterisation, permutation) seeded from
+    ``seed``, apart from the training's streams."""
     device = next(critic.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed + 7919)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed + 7919)
-        return diagnose(critic, draw(n, generator), generator)
+        samples, mean, log_var = draw(n, generator)
+        return diagnose(critic, samples, generator, (mean, log_var), batch_size)
 
 
 def flags(scores: Mapping[str, Any]) -> list[str]:

@@ -34,7 +34,7 @@ def evaluate(model: TwoLevelGAN, source: GroundTruthData, run: GanSettings, prof
     if model.tc_critic is not None:
         scores["critic"] = critics.diagnose_held_out(
             lambda n, generator: _code_samples(model, n, generator), model.tc_critic,
-            seed=run.seed)
+            seed=run.seed, batch_size=run.batch_size)
     if isinstance(source, CorrelatedFactors):
         scores["complex_level"] = complex_level(model, source, seed=run.seed,
                                                 **config.by_profile(profile, **COMPLEX_LEVEL))
@@ -42,12 +42,14 @@ def evaluate(model: TwoLevelGAN, source: GroundTruthData, run: GanSettings, prof
 
 
 @torch.no_grad()
-def _code_samples(model: TwoLevelGAN, n: int, generator: torch.Generator) -> torch.Tensor:
+def _code_samples(model: TwoLevelGAN, n: int,
+                  generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     device = next(model.parameters()).device
     model.eval()
     noise, codes, classes = model.sample_codes(n, device, generator)
     out = model.discriminator(model.generator(model.latent(noise, codes, classes)))
-    return reparameterize(out["mean"].float(), out["log_var"].float())
+    mean, log_var = out["mean"].float(), out["log_var"].float()
+    return reparameterize(mean, log_var), mean, log_var
 
 
 def metric_names(model: str) -> tuple[str, ...]:

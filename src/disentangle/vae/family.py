@@ -35,17 +35,18 @@ def evaluate(model: VAE, source: GroundTruthData, run: VaeSettings, profile: str
     if model.critic is not None:
         scores["critic"] = critics.diagnose_held_out(
             lambda n, generator: _posterior_samples(model, source, run, n, generator),
-            model.critic, seed=run.seed)
+            model.critic, seed=run.seed, batch_size=run.batch_size)
     return scores
 
 
 @torch.no_grad()
 def _posterior_samples(model: VAE, source: GroundTruthData, run: VaeSettings, n: int,
-                       generator: torch.Generator) -> torch.Tensor:
+                       generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     device = next(model.parameters()).device
     images = resize(source.batch(n, generator, device)[0], run.resolution)
     model.eval()
-    return model(images)["sample"]
+    out = model(images)
+    return out["sample"], out["mean"], out["log_var"]
 
 
 def metric_names(model: str) -> tuple[str, ...]:
