@@ -310,3 +310,13 @@ def test_study_plots_name_a_metric_as_the_book_does():
     assert viz.study_intervals(record, "m").axes[0].get_ylabel() == "m"  # no book name: as is
     assert viz.metric_label("beta_vae_eval") == "Z-diff (BetaVAE score)"
     assert viz.metric_label("paper_z_diff") == "Z-diff, paper's protocol"
+
+
+def test_summary_and_paired_tables_hold_the_record():
+    record = _study_record()
+    table = viz.summary_table(record, {"M": "m"}, scale=100, digits=1)
+    # a: 50, 70, 90 -> mean 70, t-interval half-width t(0.975, 2) * 20 / sqrt(3) = 49.7
+    assert table.loc["a", "M"] == "70.0 ± 49.7" and table.loc["b", "M"] == "60.0 ± 0.0"
+    paired = viz.paired_table(record)
+    assert list(paired.columns) == ["seed 0", "seed 1", "seed 2"]
+    assert paired.iloc[0].tolist() == [-0.1, 0.1, 0.3]  # a - b, seed by seed

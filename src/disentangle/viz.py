@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -387,6 +388,41 @@ def _study_values(record: Mapping, group: str, metric: str) -> dict[int, float]:
     return {entry["seed"]: entry["metrics"][metric] for entry in record["runs"]
             if entry["group"] == group and entry["status"] == "finished"
             and entry["metrics"].get(metric) is not None}
+
+
+def summary_table(record: Mapping, columns: Mapping[str, str], *, scale: float = 1.0,
+                  digits: int = 3, index: str = "group") -> Any:
+    """A study's summary as a table (a ``pandas.DataFrame``, which a notebook renders): a row per
+    group, a column per entry of ``columns`` (heading -> recorded metric), each cell the mean over
+    seeds and half its 95% t-interval, "mean ± half", times ``scale`` with ``digits`` decimals
+    (the mean alone from one seed; blank where the group reports no value)."""
+    import pandas as pd  # the book's dependency, not the library's
+
+    def cell(summary: Mapping) -> str:
+        if summary["mean"] is None:
+            return ""
+        text = f"{scale * summary['mean']:.{digits}f}"
+        if summary["ci_high"] is None:
+            return text
+        return text + f" ± {scale * (summary['ci_high'] - summary['ci_low']) / 2:.{digits}f}"
+
+    table = pd.DataFrame({heading: {group: cell(summary[metric])
+                                    for group, summary in record["summary"].items()}
+                          for heading, metric in columns.items()})
+    table.index.name = index
+    return table
+
+
+def paired_table(record: Mapping, primary_only: bool = True, digits: int = 3) -> Any:
+    """Every (primary) comparison of a study's record as a row of its paired differences a - b,
+    seed by seed (a ``pandas.DataFrame``)."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        f"{c['a']} − {c['b']} ({metric_label(c['metric'])})": {
+            f"seed {seed}": round(d, digits) for seed, d in c["differences"].items()}
+        for c in record["comparisons"] if c["primary"] or not primary_only
+    }).T
 
 
 def study_intervals(record: Mapping, metric: str, ax: Axes | None = None) -> Figure:
