@@ -36,20 +36,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("notebook") or item.get_closest_marker("book"):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=_turn)  # stable: the collection order within each turn
+    # With --dist loadfile a whole test file is one unit of work, placed where its first test
+    # is: a file with any test of the built book goes last as a whole.
+    readers = {item.path for item in items if "built_book" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: _turn(item, item.path in readers))  # stable within a turn
 
 
-def _turn(item: pytest.Item) -> int:
-    """When a test runs: the smoke executions of the chapters first, shared out between the
-    workers; then the build, which one worker runs from those executions alone while the other
-    goes on with the library tests; last, the tests that read the built pages. (In collection
-    order the browser tests came first and left one worker waiting on the build.)"""
+def _turn(item: pytest.Item, reads_the_book: bool) -> int:
+    """When a test runs: the chapters' smoke executions first (nbval's cells), shared out between
+    the workers; then the library tests; last the files that
+    build the book from those executions and read its pages. A worker that reaches the build
+    waits only for the chapters still running on the other, not for a queue of them: xdist hands
+    each worker several files ahead, and a build placed early left one worker waiting for minutes
+    while the other worked through its queue."""
     if nbval_capture.is_cell(item):
         return 0
-    uses = getattr(item, "fixturenames", ())
-    if "built_book" in uses:
-        return 3 if "site" in uses else 1  # the browser tests read the pages through `site`
-    return 0 if "smoke_chapters" in uses else 2
+    return 2 if reads_the_book else 1
 
 
 class SmokeChapters:
