@@ -18,7 +18,7 @@ import numpy as np
 import psutil
 import pytest
 
-from disentangle import reaper, runs, stats, studies, supervised, train
+from disentangle import reaper, runs, stats, studies, supervised, train, vae
 from disentangle.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -531,3 +531,14 @@ def test_the_reaper_ends_the_ray_processes_it_saw_and_spares_the_rest():
         for process in (ray_like, other):
             process.kill()
             process.wait()
+
+
+def test_a_finished_run_read_back_is_flagged_by_todays_rule():
+    # AnnealedVAE's total rises with its capacity while it learns: flagged "diverged" by the
+    # rule it was scored under, cleared by today's, which reads its reconstruction.
+    logged = {"steps": [0, 1], "terms": {"total": [662.0, 874.0],
+                                          "reconstruction": [282.0, 155.0],
+                                          "capacity": [1.9, 25.0]}}
+    scored = {"metrics": {}, "flags": ["diverged"]}
+    assert studies._flags(vae.FAMILY, scored, logged) == []
+    assert studies._flags(vae.FAMILY, scored, None) == ["diverged"]

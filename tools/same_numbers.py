@@ -10,8 +10,10 @@ study with one version of the code, then with another, on one machine, and compa
 source tree trains), one thread, in each recorded study's profile and settings, at seed 0, and
 ``--steps N`` caps the training steps (the code path is the same; the time is not). ``compare``
 flattens each run's ``metrics.json`` and reports every number that differs by more than the
-tolerance, and the training fingerprint of each side per family (what ``python -m disentangle
-restamp`` reads to carry recorded runs across the change).
+tolerance (a setting only the new side records is listed as added, not as a change: the restamp
+writes it into the old runs at the value the new side trained with), and the training
+fingerprint of each side per family (what ``python -m disentangle restamp`` reads to carry
+recorded runs across the change).
 """
 
 from __future__ import annotations
@@ -137,14 +139,16 @@ def compare(old: Path, new: Path, tolerance: float, steps: int | None,
                                                           if h is None]}
             continue
         a, b = (flatten(scores(h)) for h in held)
+        # A setting only the new code has (the restamp writes it in at this default).
+        added = {name: b[name] for name in sorted(set(b) - set(a)) if name.startswith("settings.")}
         changed = {name: [a.get(name), b.get(name)] for name in sorted(set(a) | set(b))
-                   if differs(a.get(name), b.get(name), tolerance)}
+                   if name not in added and differs(a.get(name), b.get(name), tolerance)}
         gaps = [abs(a[n] - b[n]) for n in set(a) & set(b)
                 if isinstance(a[n], (int, float)) and isinstance(b[n], (int, float))
                 and not isinstance(a[n], bool) and math.isfinite(a[n]) and math.isfinite(b[n])]
         runs[key] = {"status": "same" if not changed else "different",
                      "numbers": len(a), "largest_difference": max(gaps, default=0.0),
-                     "changed": changed}
+                     "changed": changed, "settings_added": added}
         records = [json.loads((side / key / "run.json").read_text()) for side in (old, new)]
         family = records[1].get("family", records[0].get("family"))
         pair = fingerprints.setdefault(family, {kind: set() for kind in (

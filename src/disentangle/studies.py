@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disentangle import config, reaper, registry, runs, settings, stats
+from disentangle import config, reaper, registry, runs, settings, stats, train
 from disentangle.family import Family
 
 try:
@@ -358,14 +358,15 @@ def execute(task: dict) -> dict:
                                          family.evaluation_fingerprint())
             if result is None:
                 result = skeleton.run(family, run_settings, profile, out, device)[1]
+            logged = history(out)
             outcome.update(
                 status="finished",
                 metrics=scores(run_settings, result, tuple(task["metrics"])),
                 fingerprint=result["fingerprint"],
                 evaluation_fingerprint=result["evaluation_fingerprint"],
-                flags=result.get("flags", []),
+                flags=_flags(family, result, logged),
                 train_seconds=result.get("train_seconds"),
-                history=history(out),
+                history=logged,
             )
         except KeyboardInterrupt:  # the study's stop signal; the loop has checkpointed
             outcome["status"] = "interrupted"
@@ -376,6 +377,17 @@ def execute(task: dict) -> dict:
         print(f"\n--- {outcome['status']} after {outcome['seconds']:.1f} s"
               + (f": {outcome['error']}" if outcome["error"] else ""), flush=True)
     return outcome
+
+
+def _flags(family: Family, result: dict, logged: dict | None) -> list[str]:
+    """A run's flags by its family's rule of today, from its scores and logged history (a rule
+    changed since a finished run was scored applies to it too); the recorded ones without a
+    history."""
+    if family.flags is None:
+        return []
+    if logged is None:
+        return result.get("flags", [])
+    return family.flags(result["metrics"], train.History(logged["steps"], logged["terms"]))
 
 
 def history(run_dir: str | Path | None) -> dict | None:

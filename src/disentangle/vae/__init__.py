@@ -6,9 +6,9 @@ from disentangle.vae.family import FAMILY, run
 from disentangle.vae.networks import VAE
 from disentangle.vae.objectives import vae_loss
 from disentangle.vae.settings import VAE_WEIGHTS, VaeSettings
-from disentangle.vae.training import ANNEAL_FRACTION, capacity_at, training_parts
+from disentangle.vae.training import capacity_at, training_parts
 
 MODELS = VaeSettings.MODELS
 
-__all__ = ["ANNEAL_FRACTION", "FAMILY", "MODELS", "VAE", "VAE_WEIGHTS", "VaeSettings",
-           "capacity_at", "run", "training_parts", "vae_loss"]
+__all__ = ["FAMILY", "MODELS", "VAE", "VAE_WEIGHTS", "VaeSettings", "capacity_at", "run",
+           "training_parts", "vae_loss"]

@@ -7,7 +7,7 @@ A run trains on the same ground-truth images as the GANs
 loop. FactorVAE alternates two updates per batch: the VAE
 with its TC penalty, then the permutation discriminator on the detached codes (so that its loss
 never moves the encoder). AnnealedVAE raises its capacity C linearly from 0 to ``capacity`` over
-the first :data:`ANNEAL_FRACTION` of training, then holds it.
+the first ``anneal`` of training (a third unless set), then holds it.
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ from disentangle.vae.networks import VAE
 from disentangle.vae.objectives import vae_loss
 from disentangle.vae.settings import VaeSettings
 
-#: The part of training over which AnnealedVAE's capacity grows: a third, as in
-#: disentanglement_lib's setting (100,000 of 300,000 steps).
-ANNEAL_FRACTION = 1 / 3
-
 
 def capacity_at(run: VaeSettings, step: int) -> float:
-    """AnnealedVAE's capacity C (nats) after ``step`` training batches."""
-    ramp = max(ANNEAL_FRACTION * run.steps, 1.0)
+    """AnnealedVAE's capacity C (nats) after ``step`` training batches: ``capacity`` x step /
+    (``anneal`` x steps), at most ``capacity`` (a ramp shorter than one step holds it from the
+    start)."""
+    ramp = max(run.anneal * run.steps, 1.0)
     return run.capacity * min(step / ramp, 1.0)
 
 
