@@ -225,6 +225,10 @@ def test_a_primary_verdict_says_what_the_holm_corrected_test_allows():
     corrected = _comparison(mean_diff=0.05, ci_low=0.01, p_t=0.03, p_holm=0.09)
     assert stats.verdict(corrected, "a", "b", "m").endswith("no difference this study can see; "
                                                              "it could detect 0.060")
+    # Three seeds that all ended at 0 active codes in both groups: no spread, no test.
+    equal = _comparison(n_pairs=3, mean_diff=0.0, sd_diff=0.0, ci_low=0.0, ci_high=0.0, p_t=1.0,
+                        p_holm=1.0, mde=0.0)
+    assert stats.verdict(equal, "a", "b", "m").endswith("every pair differs by exactly +0.000")
     unchecked = _comparison(mean_diff=0.05, ci_low=0.01, p_holm=0.01, p_sign_flip=0.08)
     assert stats.verdict(unchecked, "a", "b", "m").endswith(
         "a scores higher than b; the sign-flip check does not agree")

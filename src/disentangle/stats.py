@@ -342,6 +342,8 @@ def verdict(comparison: Mapping, a: str, b: str, metric: str) -> str:
         disagree = "; the sign-flip check does not agree" if checked and flip >= ALPHA else ""
         return f"{head}: {numbers}: {a} scores {side} than {b}{disagree}"
     mde = comparison.get("mde")
+    if comparison.get("sd_diff") == 0:  # every pair the same difference: no spread to test
+        return f"{head}: {numbers}: every pair differs by exactly {mean:+.3f}"
     detect = f"; it could detect {mde:.3f}" if mde is not None else ""
     return f"{head}: {numbers}: no difference this study can see{detect}"
 
