@@ -540,5 +540,5 @@ def test_a_finished_run_read_back_is_flagged_by_todays_rule():
                                           "reconstruction": [282.0, 155.0],
                                           "capacity": [1.9, 25.0]}}
     scored = {"metrics": {}, "flags": ["diverged"]}
-    assert studies._flags(vae.FAMILY, scored, logged) == []
-    assert studies._flags(vae.FAMILY, scored, None) == ["diverged"]
+    assert studies.current_flags(vae.FAMILY, scored, logged) == []
+    assert studies.current_flags(vae.FAMILY, scored, None) == ["diverged"]

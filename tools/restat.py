@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from disentangle import registry, stats, studies, train  # noqa: E402
+from disentangle import registry, stats, studies  # noqa: E402
 
 
 def recompute(record: dict) -> tuple[dict, list[dict]]:
@@ -41,13 +41,11 @@ def reflag(record: dict) -> list[str]:
     whose flags changed, or whose rule needs a score the record did not keep (its flags stay)."""
     changed = []
     for entry in record["runs"]:
-        rule = registry.family_of(entry["model"]).flags
-        if entry["status"] != "finished" or rule is None or not entry.get("history"):
+        family = registry.family_of(entry["model"])
+        if entry["status"] != "finished" or family.flags is None or not entry.get("history"):
             continue
-        history = train.History(steps=entry["history"]["steps"],
-                                terms=entry["history"]["terms"])
         try:
-            flags = rule(entry["metrics"], history)
+            flags = studies.current_flags(family, entry, entry["history"])
         except KeyError as missing:
             changed.append(f"   {entry['key']}: flags kept; the rule needs {missing}, which the "
                            "record does not hold")

@@ -364,7 +364,7 @@ def execute(task: dict) -> dict:
                 metrics=scores(run_settings, result, tuple(task["metrics"])),
                 fingerprint=result["fingerprint"],
                 evaluation_fingerprint=result["evaluation_fingerprint"],
-                flags=_flags(family, result, logged),
+                flags=current_flags(family, result, logged),
                 train_seconds=result.get("train_seconds"),
                 history=logged,
             )
@@ -379,7 +379,7 @@ def execute(task: dict) -> dict:
     return outcome
 
 
-def _flags(family: Family, result: dict, logged: dict | None) -> list[str]:
+def current_flags(family: Family, result: dict, logged: dict | None) -> list[str]:
     """A run's flags by its family's rule of today, from its scores and logged history (a rule
     changed since a finished run was scored applies to it too); the recorded ones without a
     history."""
