@@ -217,6 +217,19 @@ def test_paired_lines_join_each_seed_and_mark_the_sign():
         viz.paired_lines(_study_record(), "c", "b", "m")
 
 
+def test_differences_along_a_setting_mark_each_seed_and_the_interval():
+    record = _study_record()
+    fig = viz.differences_along(record, {"a − b": [(1.0, "a", "b")]}, "m", "steps")
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert sorted(dots[0].get_offsets()[:, 1]) == pytest.approx([-0.1, 0.1, 0.3])
+    mean = [line for line in ax.lines if line.get_marker() == "o"][0]
+    assert mean.get_ydata()[0] == pytest.approx(0.1)
+    assert ax.get_xlabel() == "steps" and ax.get_ylabel() == "difference in m"
+    with pytest.raises(ValueError, match="compares no b - a"):
+        viz.differences_along(record, {"b − a": [(1.0, "b", "a")]}, "m", "steps")
+
+
 def test_bayesian_networks_side_by_side():
     g_in, g_out = info.distib_graphs()
     fig = viz.bayesian_networks({"$G_{in}$": g_in, "$G_{out}$": g_out})

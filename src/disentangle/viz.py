@@ -467,6 +467,39 @@ def paired_lines(record: Mapping, a: str, b: str, metric: str, ax: Axes | None =
     return ax.figure
 
 
+def differences_along(record: Mapping, series: Mapping[str, Sequence[tuple[float, str, str]]],
+                      metric: str, xlabel: str, ax: Axes | None = None) -> Figure:
+    """Paired differences a - b of a study against a setting that varies across its comparisons
+    (the training budget, say): ``series`` maps a label to its points ``(x, a, b)``, each a
+    comparison of the record on ``metric``. At each x, every seed's difference as a dot, the mean
+    as a marker with its 95% t-interval, the means of one series joined by a line; 0 dashed."""
+    found = {(c["a"], c["b"], c["metric"]): c for c in record["comparisons"]}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.4))
+    for k, (label, points) in enumerate(series.items()):
+        means = []
+        for x, a, b in points:
+            if (a, b, metric) not in found:
+                raise ValueError(f"The study compares no {a} - {b} on {metric!r}; add it to the "
+                                 "study file's comparisons and run the study command again.")
+            c = found[a, b, metric]
+            diffs = np.array([d for d in c["differences"].values() if d is not None], float)
+            ax.scatter(np.full(len(diffs), x) * (1 + 0.03 * (k - 0.5)), diffs, s=10,
+                       color=f"C{k}", alpha=0.5, zorder=2)
+            if c["ci_low"] is not None:
+                ax.errorbar([x], [c["mean_diff"]], yerr=[[c["mean_diff"] - c["ci_low"]],
+                                                          [c["ci_high"] - c["mean_diff"]]],
+                            color=f"C{k}", marker="o", capsize=3, zorder=3)
+            means.append((x, c["mean_diff"]))
+        ax.plot(*zip(*means), color=f"C{k}", lw=1.2, label=label)
+    ax.axhline(0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"difference in {metric_label(metric)}")
+    ax.set_title("seeds, mean, 95% t-interval", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
 def _crop_margins(image: np.ndarray, white: float = 0.99) -> np.ndarray:
     """An RGB(A) image in [0, 1] without its white border."""
     ink = (image[..., :3] < white).any(axis=-1)
