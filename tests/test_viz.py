@@ -230,6 +230,13 @@ def test_differences_along_a_setting_mark_each_seed_and_the_interval():
         viz.differences_along(record, {"b − a": [(1.0, "b", "a")]}, "m", "steps")
 
 
+def test_span_writes_the_range_and_refuses_no_values():
+    assert viz.span([0.734, 0.5, 0.61]) == "0.50 to 0.73"
+    assert viz.span(iter([155.2, 154.3]), digits=0) == "154 to 155"
+    with pytest.raises(ValueError, match="no values"):
+        viz.span([])
+
+
 def test_bayesian_networks_side_by_side():
     g_in, g_out = info.distib_graphs()
     fig = viz.bayesian_networks({"$G_{in}$": g_in, "$G_{out}$": g_out})

@@ -5,7 +5,7 @@ explorers, built on these, live in :mod:`disentangle.widgets` (they need ipywidg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +371,14 @@ METRIC_LABELS = {
     "fgsm_accuracy.0.1": "FGSM accuracy, ε = 0.1",
     "complex_level.control_r2_min": "control R² (worse position)",
 }
+
+
+def span(values: Iterable[float], digits: int = 2) -> str:
+    """The range of ``values`` as the book's prose writes it: ``"0.51 to 0.73"``."""
+    values = list(values)
+    if not values:
+        raise ValueError("span of no values: pass at least one number.")
+    return f"{min(values):.{digits}f} to {max(values):.{digits}f}"
 
 
 def metric_label(metric: str) -> str:
