@@ -362,6 +362,7 @@ METRIC_LABELS = {
     "modularity": "MOD",
     "sap": "SAP",
     "gaussian_total_correlation": "Gaussian TC (nats)",
+    "mean_pairwise_mi": "mean pairwise MI (nats)",
     "factor_vae_active_dims": "active codes",
     "paper_z_diff": "Z-diff, paper's protocol",
     "paper_exp": "EXP, paper's protocol",
