@@ -203,6 +203,15 @@ def test_differences_that_do_not_spread():
 # --- The verdict -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("p", "text"), [
+    (0.31, "= 0.31"), (0.004, "= 0.004"), (0.0004, "< 0.001"), (0.0496, "= 0.0496"),
+    (0.0504, "= 0.05"), (0.051, "= 0.051"), (1.0, "= 1")])
+def test_a_p_value_is_quoted_on_its_side_of_alpha(p, text):
+    assert stats.p_text(p) == text
+    if p >= 0.001:
+        assert (float(text[2:]) < stats.ALPHA) == (p < stats.ALPHA)
+
+
 def _comparison(**changes):
     base = {"n_pairs": 10, "mean_diff": 0.03, "ci_low": -0.02, "ci_high": 0.08, "p_t": 0.31,
             "p_holm": 0.31, "p_sign_flip": 0.27, "mde": 0.06, "primary": True}

@@ -293,9 +293,10 @@ def adjust(comparisons: Sequence[Mapping]) -> list[dict]:
     return adjusted
 
 
-def _p_text(p: float) -> str:
-    """``= 0.31``, ``= 0.004``, ``< 0.001``: two significant digits, more when rounding would
-    put the p on the other side of :data:`ALPHA`."""
+def p_text(p: float) -> str:
+    """A p-value as a verdict quotes it: ``= 0.31``, ``= 0.004``, ``< 0.001``; two
+    significant digits, more when rounding would put the p on the other side of
+    :data:`ALPHA` (``= 0.0496``, never ``= 0.05`` for a p below it)."""
     if p < 0.001:
         return "< 0.001"
     for digits in range(2, 6):
@@ -327,16 +328,16 @@ def verdict(comparison: Mapping, a: str, b: str, metric: str) -> str:
     if p_t is None:
         return f"{head}: {numbers}: recorded under an earlier rule, no t-test; recompute it"
     if comparison.get("exploratory") or not comparison.get("primary", True):
-        return f"{head}: {numbers} (exploratory, p {_p_text(p_t)} uncorrected)"
+        return f"{head}: {numbers} (exploratory, p {p_text(p_t)} uncorrected)"
     p_holm = comparison.get("p_holm")
     if p_holm is None:
-        return (f"{head}: {numbers}, p {_p_text(p_t)} uncorrected: not yet adjusted across the "
+        return (f"{head}: {numbers}, p {p_text(p_t)} uncorrected: not yet adjusted across the "
                 "study's primary comparisons, no verdict")
-    numbers += f", Holm p {_p_text(p_holm)}"
+    numbers += f", Holm p {p_text(p_holm)}"
     flip = comparison.get("p_sign_flip")
     checked = n >= CHECK_FROM_PAIRS and flip is not None
     if checked:
-        numbers += f", sign-flip p {_p_text(flip)}"
+        numbers += f", sign-flip p {p_text(flip)}"
     if p_holm < ALPHA and mean != 0:
         side = "higher" if mean > 0 else "lower"
         disagree = "; the sign-flip check does not agree" if checked and flip >= ALPHA else ""
