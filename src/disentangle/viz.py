@@ -481,25 +481,26 @@ def differences_along(record: Mapping, series: Mapping[str, Sequence[tuple[float
     """Paired differences a - b of a study against a setting that varies across its comparisons
     (the training budget, say): ``series`` maps a label to its points ``(x, a, b)``, each a
     comparison of the record on ``metric``. At each x, every seed's difference as a dot, the mean
-    as a marker with its 95% t-interval, the means of one series joined by a line; 0 dashed."""
+    as a marker with its 95% t-interval, the means of one series joined by a line; 0 dashed.
+    Series are nudged apart along x by a few percent so their intervals do not hide each other."""
     found = {(c["a"], c["b"], c["metric"]): c for c in record["comparisons"]}
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 3.4))
     for k, (label, points) in enumerate(series.items()):
-        means = []
+        means, nudge = [], 1 + 0.03 * (k - (len(series) - 1) / 2)
         for x, a, b in points:
             if (a, b, metric) not in found:
                 raise ValueError(f"The study compares no {a} - {b} on {metric!r}; add it to the "
                                  "study file's comparisons and run the study command again.")
             c = found[a, b, metric]
             diffs = np.array([d for d in c["differences"].values() if d is not None], float)
-            ax.scatter(np.full(len(diffs), x) * (1 + 0.03 * (k - 0.5)), diffs, s=10,
-                       color=f"C{k}", alpha=0.5, zorder=2)
+            ax.scatter(np.full(len(diffs), x * nudge), diffs, s=10, color=f"C{k}", alpha=0.5,
+                       zorder=2)
             if c["ci_low"] is not None:
-                ax.errorbar([x], [c["mean_diff"]], yerr=[[c["mean_diff"] - c["ci_low"]],
-                                                          [c["ci_high"] - c["mean_diff"]]],
+                ax.errorbar([x * nudge], [c["mean_diff"]],
+                            yerr=[[c["mean_diff"] - c["ci_low"]], [c["ci_high"] - c["mean_diff"]]],
                             color=f"C{k}", marker="o", capsize=3, zorder=3)
-            means.append((x, c["mean_diff"]))
+            means.append((x * nudge, c["mean_diff"]))
         ax.plot(*zip(*means), color=f"C{k}", lw=1.2, label=label)
     ax.axhline(0, color="k", lw=0.8, ls="--")
     ax.set_xlabel(xlabel)
