@@ -212,6 +212,21 @@ def test_a_p_value_is_quoted_on_its_side_of_alpha(p, text):
         assert (float(text[2:]) < stats.ALPHA) == (p < stats.ALPHA)
 
 
+def test_a_comparison_is_found_by_its_groups_and_metric():
+    record = {"comparisons": [
+        {"a": "x", "b": "y", "metric": "m", "primary": True, "mean_diff": 0.1},
+        {"a": "x", "b": "y", "metric": "n", "primary": False, "mean_diff": 0.2},
+        {"a": "z", "b": "y", "metric": "m", "primary": True, "mean_diff": 0.3}]}
+    assert stats.comparison(record, "x", "y")["mean_diff"] == 0.1
+    assert stats.comparison(record, "x", "y", "n")["mean_diff"] == 0.2
+    assert stats.comparison(record, "z", "y", "m")["mean_diff"] == 0.3
+    with pytest.raises(ValueError, match="no y - x as a primary comparison; it compares x - y, "
+                                         "z - y"):
+        stats.comparison(record, "y", "x")
+    with pytest.raises(ValueError, match="no z - y on 'n'"):
+        stats.comparison(record, "z", "y", "n")
+
+
 def _comparison(**changes):
     base = {"n_pairs": 10, "mean_diff": 0.03, "ci_low": -0.02, "ci_high": 0.08, "p_t": 0.31,
             "p_holm": 0.31, "p_sign_flip": 0.27, "mde": 0.06, "primary": True}

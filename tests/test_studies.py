@@ -125,6 +125,8 @@ primary = "accuracy_a"
     (("[groups.vib]", '[groups."../../escaped"]'), "groups.../../escaped", "cannot name files"),
     (("[groups.vib]", '[groups."/tmp/abs"]'), "groups./tmp/abs", "cannot name files"),
     (('profile = "smoke"', 'profile = "smoke"\nname = "../out"'), "name", "cannot name files"),
+    (('primary = "accuracy_a"', 'primary = "accuracy_a"\n[[comparisons]]\na = "distib"\n'
+      'b = "vib"\nprimary = "accuracy_a"'), "comparisons[1]", "compares distib - vib a second"),
 ])
 def test_a_malformed_study_is_refused_naming_the_key(tmp_path, change, key, message):
     path = _write(tmp_path, GOOD.replace(*change))

@@ -293,6 +293,20 @@ def adjust(comparisons: Sequence[Mapping]) -> list[dict]:
     return adjusted
 
 
+def comparison(record: Mapping, a: str, b: str, metric: str | None = None) -> dict:
+    """The comparison ``a - b`` of a study's record (what :func:`adjust` left in its
+    ``comparisons``) on ``metric``, or its primary comparison of ``a`` with ``b`` when ``metric``
+    is None. Raises ``ValueError`` naming the comparisons the record holds when it has none such."""
+    for found in record["comparisons"]:
+        if (found["a"], found["b"]) == (a, b) and (
+                found["primary"] if metric is None else found["metric"] == metric):
+            return found
+    held = sorted({f"{c['a']} - {c['b']}" for c in record["comparisons"]})
+    on = "as a primary comparison" if metric is None else f"on {metric!r}"
+    raise ValueError(f"The study compares no {a} - {b} {on}; it compares {', '.join(held)}. Add it "
+                   "to the study file's [[comparisons]] and run the study command again.")
+
+
 def p_text(p: float) -> str:
     """A p-value as a verdict quotes it: ``= 0.31``, ``= 0.004``, ``< 0.001``; two
     significant digits, more when rounding would put the p on the other side of

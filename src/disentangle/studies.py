@@ -265,6 +265,10 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
                                                     f"{', '.join(groups)}.")
         if entry["a"] == entry["b"]:
             raise _fail(path, where, "compares a group with itself.")
+        if any((c.a, c.b) == (entry["a"], entry["b"]) for c in comparisons):
+            raise _fail(path, where, f"compares {entry['a']} - {entry['b']} a second time; "
+                                     "declare each pair once (every metric of the study is "
+                                     "compared for it, the primary one decides).")
         if entry["primary"] not in metrics:
             raise _fail(path, f"{where}.primary", f"{entry['primary']!r} is not among the "
                                                   "study's metrics.")

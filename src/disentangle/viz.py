@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
+from disentangle import stats
 from disentangle.info import BayesianNetwork
 
 
@@ -483,16 +484,12 @@ def differences_along(record: Mapping, series: Mapping[str, Sequence[tuple[float
     comparison of the record on ``metric``. At each x, every seed's difference as a dot, the mean
     as a marker with its 95% t-interval, the means of one series joined by a line; 0 dashed.
     Series are nudged apart along x by a few percent so their intervals do not hide each other."""
-    found = {(c["a"], c["b"], c["metric"]): c for c in record["comparisons"]}
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 3.4))
     for k, (label, points) in enumerate(series.items()):
         means, nudge = [], 1 + 0.03 * (k - (len(series) - 1) / 2)
         for x, a, b in points:
-            if (a, b, metric) not in found:
-                raise ValueError(f"The study compares no {a} - {b} on {metric!r}; add it to the "
-                                 "study file's comparisons and run the study command again.")
-            c = found[a, b, metric]
+            c = stats.comparison(record, a, b, metric)
             diffs = np.array([d for d in c["differences"].values() if d is not None], float)
             ax.scatter(np.full(len(diffs), x * nudge), diffs, s=10, color=f"C{k}", alpha=0.5,
                        zorder=2)
