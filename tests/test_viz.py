@@ -320,6 +320,8 @@ def test_recorded_traversals_crop_and_title_each_group(tmp_path):
     shown = fig.axes[0].images[0].get_array()
     assert shown.shape[:2] == (10, 40)
     assert fig.axes[0].get_title() == "gan (median seed 3)"
+    # 5 inches a column; the 10 x 40 image needs 1.25 inches of it, and 0.3 for the title
+    assert tuple(fig.get_size_inches()) == pytest.approx((10.0, 1.55))
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match="holds no traversals"):
         viz.recorded_traversals({"runs": []}, tmp_path)

@@ -519,15 +519,20 @@ def _crop_margins(image: np.ndarray, white: float = 0.99) -> np.ndarray:
 def recorded_traversals(record: Mapping, results_dir: str | Path, columns: int = 2) -> Figure:
     """The traversal figures a finished study copied beside its results file (``record
     ["traversals"]``, by :func:`disentangle.studies.collect_traversals`: each group's median-seed
-    run), side by side, each titled with its group and seed."""
+    run), ``columns`` to a row ten inches wide, each titled with its group and seed; the rows are
+    as tall as the tallest image needs at that width."""
     shown = record.get("traversals") or {}
     if not shown:
         raise ValueError("The record holds no traversals: they are copied when every run of the "
                          "study has finished (run the study command again to copy them).")
+    images = {group: _crop_margins(plt.imread(Path(results_dir) / entry["file"]))
+              for group, entry in shown.items()}
+    aspect = max(image.shape[0] / image.shape[1] for image in images.values())
     rows = -(-len(shown) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 1.9 * rows), squeeze=False)
+    height = rows * (10 / columns * aspect + 0.3)  # 0.3 inch for each row's titles
+    fig, axes = plt.subplots(rows, columns, figsize=(10, height), squeeze=False)
     for ax, (group, entry) in zip(axes.flat, shown.items()):
-        ax.imshow(_crop_margins(plt.imread(Path(results_dir) / entry["file"])))
+        ax.imshow(images[group])
         ax.set_title(f"{group} (median seed {entry['seed']})", fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
